@@ -1,0 +1,36 @@
+namespace Sift.Tokenizers;
+
+// PUBLIC API CONTRACT (used by Sift.Onnx). The tokenizer helper owns this project and fills in the bodies;
+// signatures may grow but not change.
+
+/// <summary>How a pair is cut to fit a max length (Hugging Face tokenizers semantics).</summary>
+public enum TruncationStrategy { LongestFirst, OnlyFirst, OnlySecond }
+
+/// <summary>Text after normalization, pre-tokenization and the model, without special tokens or truncation.</summary>
+public sealed class TokenizedText
+{
+    public TokenizedText(int[] ids, string[] tokens, (int Start, int End)[] offsets)
+    {
+        Ids = ids; Tokens = tokens; Offsets = offsets;
+    }
+
+    public int[] Ids { get; }
+    public string[] Tokens { get; }
+    /// <summary>Character offsets (UTF-16, end exclusive) into the original string, one per token.</summary>
+    public (int Start, int End)[] Offsets { get; }
+    public int Count => Ids.Length;
+}
+
+/// <summary>Model-ready ids after truncation and the post-processor template.</summary>
+public sealed class Encoding
+{
+    public Encoding(int[] inputIds, int[] typeIds, string[] tokens)
+    {
+        InputIds = inputIds; TypeIds = typeIds; Tokens = tokens;
+    }
+
+    public int[] InputIds { get; }
+    public int[] TypeIds { get; }
+    public string[] Tokens { get; }
+    public int Length => InputIds.Length;
+}
