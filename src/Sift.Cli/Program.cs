@@ -17,6 +17,8 @@ public static class Program
         var root = new RootCommand("Sift: two-stage retrieval with cross-encoder reranking.");
         // One line per command. Keep this list the only place commands are registered.
         root.Subcommands.Add(ScoreCommand.Create());
+        root.Subcommands.Add(RerankCommand.Create());
+        root.Subcommands.Add(ModelCommand.Create());
         return root;
     }
 }

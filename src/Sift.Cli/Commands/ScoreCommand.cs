@@ -1,13 +1,64 @@
 using System.CommandLine;
+using Sift.Onnx;
+using Spectre.Console;
 
 namespace Sift.Cli.Commands;
 
+/// <summary><c>sift score</c>: score JSONL pairs, print scores and logits in input order.</summary>
 internal static class ScoreCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("score", "Score (query, document) pairs with a cross-encoder.");
-        cmd.SetAction((ParseResult pr, CancellationToken ct) => Task.FromResult(0));
+        var model = CliCommon.ModelOption();
+        var pairs = new Option<FileInfo>("--pairs") { Description = "JSONL file: one {\"query\": ..., \"document\": ...} per line.", Required = true };
+        var activation = CliCommon.ActivationOption();
+        var precision = CliCommon.PrecisionOption();
+        var maxLength = CliCommon.MaxLengthOption();
+        var batchSize = CliCommon.BatchSizeOption();
+        var threads = CliCommon.ThreadsOption();
+        var format = CliCommon.FormatOption();
+        var longDocs = CliCommon.LongDocsOption();
+        var stride = CliCommon.StrideOption();
+        var maxChunks = CliCommon.MaxChunksOption();
+        var calibration = CliCommon.CalibrationOption();
+
+        var cmd = new Command("score", "Score (query, document) pairs with a cross-encoder, exactly as sentence-transformers' CrossEncoder.predict.")
+        {
+            model, pairs, activation, precision, maxLength, batchSize, threads, format, longDocs, stride, maxChunks, calibration,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
+        {
+            var input = DocumentListReader.ReadPairsFile(pr.GetValue(pairs)!.FullName);
+            using var encoder = CrossEncoder.Load(pr.GetValue(model), new CrossEncoderOptions
+            {
+                Precision = pr.GetValue(precision),
+                MaxLength = pr.GetValue(maxLength),
+                BatchSize = pr.GetValue(batchSize),
+                IntraOpThreads = pr.GetValue(threads),
+                Activation = pr.GetValue(activation),
+                CalibrationFactor = pr.GetValue(calibration),
+                LongDocuments = pr.GetValue(longDocs),
+                ChunkOverlap = pr.GetValue(stride),
+                MaxChunks = pr.GetValue(maxChunks),
+            });
+            var logits = await Task.Run(() => encoder.PredictLogits(input, ct), ct);
+            var rows = logits.Select((l, i) => new ScoreRow(i, encoder.ApplyActivation(l), l)).ToArray();
+            if (pr.GetValue(format) == OutputFormat.Json)
+            {
+                CliCommon.WriteJson(rows);
+                return 0;
+            }
+            var table = new Table().AddColumns("#", "score", "logits", "query", "document");
+            foreach (var r in rows)
+            {
+                table.AddRow(r.index.ToString(), r.score.ToString("0.0000"), string.Join(" ", r.logits.Select(x => x.ToString("0.0000"))),
+                    CliCommon.Clip(input[r.index].Query, 40), CliCommon.Clip(input[r.index].Document, 60));
+            }
+            AnsiConsole.Write(table);
+            return 0;
+        }));
         return cmd;
     }
+
+    private sealed record ScoreRow(int index, float score, float[] logits);
 }

@@ -1,0 +1,106 @@
+using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Sift.Onnx;
+using Spectre.Console;
+
+namespace Sift.Cli;
+
+/// <summary>Output format of commands that print results.</summary>
+internal enum OutputFormat { Table, Json }
+
+/// <summary>Options and plumbing shared by commands. No retrieval or scoring logic lives here.</summary>
+internal static class CliCommon
+{
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = false,
+        // Keep non-ASCII text readable in output (CJK, accents) instead of \uXXXX escapes.
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static Option<string?> ModelOption(string description = "Model directory, .onnx file or cached hub id (ORG/NAME). Default: the configured default model from the cache.") =>
+        new("--model", "-m") { Description = description };
+
+    public static Option<ModelPrecision> PrecisionOption() =>
+        new("--precision") { Description = "Weights to load: fp32 (onnx/model.onnx) or int8 (onnx/model_quantized.onnx).", DefaultValueFactory = _ => ModelPrecision.Fp32 };
+
+    public static Option<ScoreActivation> ActivationOption() =>
+        new("--activation") { Description = "Score activation: default (what the model declares), raw, sigmoid or softmax.", DefaultValueFactory = _ => ScoreActivation.Default };
+
+    public static Option<OutputFormat> FormatOption(OutputFormat defaultFormat = OutputFormat.Table) =>
+        new("--format") { Description = "Output format: table or json.", DefaultValueFactory = _ => defaultFormat };
+
+    public static Option<int?> MaxLengthOption() =>
+        new("--max-length") { Description = "Max tokens per pair (capped by the model's own limits)." };
+
+    public static Option<int> BatchSizeOption(int defaultValue = 16) =>
+        new("--batch-size") { Description = "Pairs per inference call (length-sorted).", DefaultValueFactory = _ => defaultValue };
+
+    public static Option<int> ThreadsOption() =>
+        new("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core).", DefaultValueFactory = _ => 0 };
+
+    public static Option<LongDocumentStrategy> LongDocsOption() =>
+        new("--long-docs") { Description = "Long documents: truncate (sentence-transformers' behaviour) or chunk (score overlapping windows, keep the best).", DefaultValueFactory = _ => LongDocumentStrategy.Truncate };
+
+    public static Option<int> StrideOption() =>
+        new("--stride") { Description = "Tokens of overlap between windows in chunk mode.", DefaultValueFactory = _ => 64 };
+
+    public static Option<int> MaxChunksOption() =>
+        new("--max-chunks") { Description = "At most this many windows per document in chunk mode; text past them is not scored.", DefaultValueFactory = _ => 8 };
+
+    public static Option<float?> CalibrationOption() =>
+        new("--calibration-factor") { Description = "Haystack-style calibration: score = sigmoid(logit × factor)." };
+
+    /// <summary>Writes JSON to stdout (one document, newline-terminated).</summary>
+    public static void WriteJson<T>(T value)
+    {
+        Console.Out.Write(JsonSerializer.Serialize(value, Json));
+        Console.Out.Write('\n');
+        Console.Out.Flush();
+    }
+
+    /// <summary>Shortens text for a terminal table cell.</summary>
+    public static string Clip(string? text, int max = 90)
+    {
+        if (string.IsNullOrEmpty(text)) return "";
+        var flat = text.ReplaceLineEndings(" ");
+        return Markup.Escape(flat.Length <= max ? flat : flat[..(max - 1)] + "…");
+    }
+
+    /// <summary>
+    /// Runs a command body and turns user errors into one clear line on stderr (exit 2) instead of a stack trace.
+    /// Unexpected exceptions also print one line (exit 1); set SIFT_DEBUG=1 for the full trace.
+    /// </summary>
+    public static async Task<int> Run(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("sift: cancelled");
+            return 130;
+        }
+        catch (Exception ex) when (ex is SiftException or ArgumentException or Sift.Tokenizers.TokenizerException or FileNotFoundException or DirectoryNotFoundException)
+        {
+            Console.Error.WriteLine($"sift: error: {ex.Message}");
+            if (Environment.GetEnvironmentVariable("SIFT_DEBUG") == "1") Console.Error.WriteLine(ex);
+            return 2;
+        }
+        catch (Exception ex)
+        {
+            Console.Error.WriteLine($"sift: unexpected error ({ex.GetType().Name}): {ex.Message}");
+            if (Environment.GetEnvironmentVariable("SIFT_DEBUG") == "1") Console.Error.WriteLine(ex);
+            else Console.Error.WriteLine("sift: set SIFT_DEBUG=1 for details and report it.");
+            return 1;
+        }
+    }
+
+    /// <summary>A console for human-facing output (tables, progress) on stderr when stdout is not a terminal-friendly choice.</summary>
+    public static IAnsiConsole StdErr { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+}

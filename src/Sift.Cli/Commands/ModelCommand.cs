@@ -1,0 +1,90 @@
+using System.CommandLine;
+using Sift.Onnx;
+using Spectre.Console;
+
+namespace Sift.Cli.Commands;
+
+/// <summary><c>sift model pull|list|path</c>: manage the local model cache.</summary>
+internal static class ModelCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("model", "Download and list cached models.");
+        cmd.Subcommands.Add(Pull());
+        cmd.Subcommands.Add(List());
+        return cmd;
+    }
+
+    private static Command Pull()
+    {
+        var id = new Argument<string>("id") { Description = "Hugging Face model id, e.g. cross-encoder/ms-marco-MiniLM-L-6-v2." };
+        var revision = new Option<string>("--revision") { Description = "Branch, tag or commit.", DefaultValueFactory = _ => "main" };
+        var precision = new Option<string>("--precision") { Description = "Weights to fetch: fp32, int8 or all.", DefaultValueFactory = _ => "all" };
+        precision.AcceptOnlyFromAmong("fp32", "int8", "all");
+        var output = new Option<DirectoryInfo?>("--output", "-o") { Description = "Download here instead of the cache." };
+        var endpoint = new Option<string?>("--endpoint") { Description = "Hub base URL (default: HF_ENDPOINT or https://huggingface.co)." };
+
+        var cmd = new Command("pull", "Download a model directory from the Hugging Face hub into the local cache (resumable, checksum-verified).")
+        {
+            id, revision, precision, output, endpoint,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
+        {
+            ModelPrecision[] precisions = pr.GetValue(precision) switch
+            {
+                "fp32" => [ModelPrecision.Fp32],
+                "int8" => [ModelPrecision.Int8],
+                _ => [ModelPrecision.Fp32, ModelPrecision.Int8],
+            };
+            var hub = new ModelHub(endpoint: pr.GetValue(endpoint));
+            string? dir = null;
+            await CliCommon.StdErr.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask(pr.GetValue(id)!, maxValue: 1);
+                    var progress = new SyncProgress<DownloadProgress>(p =>
+                    {
+                        task.MaxValue = Math.Max(1, p.BytesTotal);
+                        task.Value = p.BytesDone;
+                        task.Description = Markup.Escape(p.File);
+                    });
+                    dir = await hub.PullAsync(pr.GetValue(id)!, pr.GetValue(revision)!, precisions, pr.GetValue(output)?.FullName, progress, ct);
+                    task.Description = Markup.Escape(pr.GetValue(id)!);
+                    task.Value = task.MaxValue;
+                });
+            Console.Out.WriteLine(dir);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command List()
+    {
+        var cmd = new Command("list", "List models in the local cache.");
+        cmd.SetAction((pr, ct) => CliCommon.Run(() =>
+        {
+            var root = Path.Combine(ModelLocator.CacheRoot, "models");
+            var table = new Table().AddColumns("model", "path", "onnx");
+            if (Directory.Exists(root))
+            {
+                foreach (var config in Directory.EnumerateFiles(root, "config.json", SearchOption.AllDirectories).Order())
+                {
+                    var dir = Path.GetDirectoryName(config)!;
+                    var id = Path.GetRelativePath(root, dir).Replace(Path.DirectorySeparatorChar, '/');
+                    var onnx = Directory.Exists(Path.Combine(dir, "onnx")) ? string.Join(", ", Directory.GetFiles(Path.Combine(dir, "onnx"), "*.onnx").Select(Path.GetFileName)) : "";
+                    table.AddRow(Markup.Escape(id), Markup.Escape(dir), Markup.Escape(onnx));
+                }
+            }
+            AnsiConsole.Write(table);
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+
+    /// <summary>Reports synchronously on the caller's thread (Progress&lt;T&gt; posts to the thread pool and can reorder).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}

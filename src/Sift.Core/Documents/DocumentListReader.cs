@@ -1,0 +1,133 @@
+using System.Text.Json;
+
+namespace Sift;
+
+/// <summary>
+/// Reads a list of documents to rerank: JSONL objects with <c>text</c> (optional <c>id</c>/<c>_id</c>, <c>title</c>;
+/// every other field kept as metadata), or plain text with one document per line. The format is detected
+/// from the first non-blank line.
+/// </summary>
+public static class DocumentListReader
+{
+    public static IReadOnlyList<Document> ReadFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new SiftException($"Documents file not found: '{path}'. Pass a JSONL file with a \"text\" field per line, or plain text with one document per line.");
+        }
+        using var reader = new StreamReader(path);
+        return Read(reader, path);
+    }
+
+    public static IReadOnlyList<Document> Read(TextReader reader, string sourceName)
+    {
+        var docs = new List<Document>();
+        bool? jsonl = null;
+        var lineNo = 0;
+        while (reader.ReadLine() is { } line)
+        {
+            lineNo++;
+            if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
+            if (jsonl is null)
+            {
+                if (string.IsNullOrWhiteSpace(line)) continue;
+                jsonl = line.TrimStart().StartsWith('{');
+            }
+            if (jsonl == false)
+            {
+                // Plain text keeps blank lines out: an empty "document" is never what a user meant.
+                if (!string.IsNullOrWhiteSpace(line)) docs.Add(new Document(line));
+                continue;
+            }
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            docs.Add(ParseJsonLine(line, sourceName, lineNo));
+        }
+        return docs;
+    }
+
+    /// <summary>Parses one JSON object line into a document; names file and line on error.</summary>
+    public static Document ParseJsonLine(string line, string sourceName, int lineNo)
+    {
+        JsonDocument json;
+        try
+        {
+            json = JsonDocument.Parse(line);
+        }
+        catch (JsonException ex)
+        {
+            throw new SiftException($"{sourceName}:{lineNo}: not valid JSON ({ex.Message}). Each line must be one JSON object such as {{\"id\": \"d1\", \"text\": \"...\"}}.");
+        }
+        using (json)
+        {
+            var root = json.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                throw new SiftException($"{sourceName}:{lineNo}: expected a JSON object with a \"text\" field.");
+            }
+            string? text = null, id = null, title = null;
+            var meta = new Dictionary<string, object?>();
+            foreach (var p in root.EnumerateObject())
+            {
+                switch (p.Name)
+                {
+                    case "text" or "content" when p.Value.ValueKind == JsonValueKind.String:
+                        text = p.Value.GetString();
+                        break;
+                    case "id" or "_id" or "docid":
+                        id = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : p.Value.GetRawText();
+                        break;
+                    case "title" when p.Value.ValueKind == JsonValueKind.String:
+                        title = p.Value.GetString();
+                        break;
+                    default:
+                        meta[p.Name] = p.Value.Clone();
+                        break;
+                }
+            }
+            if (text is null)
+            {
+                throw new SiftException($"{sourceName}:{lineNo}: no \"text\" string field. Add one (\"text\": \"...\"); other fields are kept as metadata.");
+            }
+            return new Document(text, id, title, meta.Count > 0 ? meta : null);
+        }
+    }
+
+    /// <summary>Reads JSONL pairs <c>{"query": ..., "document": ...}</c> (also accepts "passage"/"text" for the document).</summary>
+    public static IReadOnlyList<(string Query, string Document)> ReadPairsFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new SiftException($"Pairs file not found: '{path}'. Pass a JSONL file with one {{\"query\": ..., \"document\": ...}} object per line.");
+        }
+        var pairs = new List<(string, string)>();
+        var lineNo = 0;
+        foreach (var raw in File.ReadLines(path))
+        {
+            lineNo++;
+            var line = raw.TrimEnd('\r');
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                using var json = JsonDocument.Parse(line);
+                var root = json.RootElement;
+                if (root.ValueKind != JsonValueKind.Object) throw new JsonException("not an object");
+                string? Get(params string[] names)
+                {
+                    foreach (var n in names)
+                    {
+                        if (root.TryGetProperty(n, out var v) && v.ValueKind == JsonValueKind.String) return v.GetString();
+                    }
+                    return null;
+                }
+                var q = Get("query") ?? throw new SiftException($"{path}:{lineNo}: missing string field \"query\".");
+                var d = Get("document", "passage", "text") ?? throw new SiftException($"{path}:{lineNo}: missing string field \"document\".");
+                pairs.Add((q, d));
+            }
+            catch (JsonException ex)
+            {
+                throw new SiftException($"{path}:{lineNo}: not a JSON object ({ex.Message}). Each line must look like {{\"query\": \"...\", \"document\": \"...\"}}.");
+            }
+        }
+        return pairs;
+    }
+}

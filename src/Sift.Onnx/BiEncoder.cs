@@ -1,0 +1,248 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.AI;
+using Microsoft.ML.OnnxRuntime;
+using Sift.Tokenizers;
+
+namespace Sift.Onnx;
+
+/// <summary>Token pooling of a sentence-transformers bi-encoder (<c>1_Pooling/config.json</c>).</summary>
+public enum PoolingMode { Mean, Cls, Max }
+
+/// <summary>Options for loading a bi-encoder.</summary>
+public sealed record BiEncoderOptions
+{
+    /// <summary>fp32 or int8 weights.</summary>
+    public ModelPrecision Precision { get; init; } = ModelPrecision.Fp32;
+
+    /// <summary>Max tokens per text; default: sentence_bert_config.json max_seq_length, else the tokenizer's model_max_length.</summary>
+    public int? MaxLength { get; init; }
+
+    /// <summary>Texts per ONNX Runtime call (length-sorted).</summary>
+    public int BatchSize { get; init; } = 32;
+
+    /// <summary>ONNX Runtime intra-op threads (0: automatic).</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>ONNX Runtime graph optimization level.</summary>
+    public GraphOptimizationLevel GraphOptimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+}
+
+/// <summary>
+/// A sentence-transformers bi-encoder (Transformer → Pooling → optional Normalize) over ONNX Runtime.
+/// Implements <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> so any Microsoft.Extensions.AI consumer can use it.
+/// Thread-safe.
+/// </summary>
+public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
+{
+    private readonly OnnxEncoderSession _session;
+    private readonly BiEncoderOptions _options;
+    private readonly EmbeddingGeneratorMetadata _metadata;
+
+    private BiEncoder(ModelDirectory model, HfTokenizer tokenizer, OnnxEncoderSession session, BiEncoderOptions options,
+        PoolingMode pooling, bool normalize, int maxLength, string queryPrompt, string documentPrompt)
+    {
+        Model = model;
+        Tokenizer = tokenizer;
+        _session = session;
+        _options = options;
+        Pooling = pooling;
+        Normalize = normalize;
+        MaxLength = maxLength;
+        QueryPrompt = queryPrompt;
+        DocumentPrompt = documentPrompt;
+        _metadata = new EmbeddingGeneratorMetadata("sift-onnx", new Uri("file://" + model.Root), model.Name);
+    }
+
+    public ModelDirectory Model { get; }
+    public HfTokenizer Tokenizer { get; }
+    public PoolingMode Pooling { get; }
+    public bool Normalize { get; }
+    public int MaxLength { get; }
+
+    /// <summary>Prompt prepended to queries (config_sentence_transformers.json <c>prompts.query</c>).</summary>
+    public string QueryPrompt { get; }
+
+    /// <summary>Prompt prepended to documents (<c>prompts.document</c>).</summary>
+    public string DocumentPrompt { get; }
+
+    /// <summary>Embedding dimension, known after the first call (or from the pooling config).</summary>
+    public int? Dimension { get; private set; }
+
+    /// <summary>Loads a bi-encoder from a sentence-transformers model directory (or cached hub id).</summary>
+    public static BiEncoder Load(string model, BiEncoderOptions? options = null)
+    {
+        options ??= new BiEncoderOptions();
+        var dir = ModelDirectory.Open(ModelLocator.Resolve(model), options.Precision);
+        HfTokenizer tokenizer;
+        try
+        {
+            tokenizer = HfTokenizer.FromDirectory(dir.Root);
+        }
+        catch (TokenizerException ex)
+        {
+            throw new SiftException(ex.Message + " Download the complete model with `sift model pull ORG/NAME`.", ex);
+        }
+
+        var (pooling, normalize, dim) = ReadModules(dir.Root);
+        var stBert = ModelDirectory.ReadJsonObject(Path.Combine(dir.Root, "sentence_bert_config.json"), required: false);
+        var caps = new List<int>();
+        if (options.MaxLength is { } u) caps.Add(u);
+        if (stBert?["max_seq_length"] is JsonValue v && v.TryGetValue(out int msl)) caps.Add(msl);
+        else if (tokenizer.ModelMaxLength is { } t) caps.Add(t);
+        if (dir.MaxPositionEmbeddings is { } p) caps.Add(p);
+        var prompts = dir.SentenceTransformersConfig?["prompts"] as JsonObject;
+        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, null, "last_hidden_state");
+        return new BiEncoder(dir, tokenizer, session, options, pooling, normalize, caps.Count > 0 ? caps.Min() : 512,
+            prompts?["query"]?.GetValue<string>() ?? "", prompts?["document"]?.GetValue<string>() ?? "")
+        {
+            Dimension = dim,
+        };
+    }
+
+    /// <summary>Embeds texts as they are (no prompt), in input order.</summary>
+    public float[][] Embed(IReadOnlyList<string> texts, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var encodings = new Encoding[texts.Count];
+        for (var i = 0; i < texts.Count; i++)
+        {
+            var text = texts[i] ?? throw new ArgumentException($"Text {i} is null.", nameof(texts));
+            encodings[i] = Tokenizer.Encode(text, MaxLength);
+        }
+
+        var order = Enumerable.Range(0, encodings.Length).OrderBy(i => encodings[i].Length).ToArray();
+        var result = new float[texts.Count][];
+        var batch = new List<Encoding>(_options.BatchSize);
+        for (var start = 0; start < order.Length; start += _options.BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var end = Math.Min(order.Length, start + _options.BatchSize);
+            batch.Clear();
+            for (var j = start; j < end; j++) batch.Add(encodings[order[j]]);
+            var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);
+            if (shape.Length != 3)
+            {
+                throw new SiftException($"{Model.OnnxPath}: expected token embeddings [batch, seq, hidden] from output '{_session.OutputName}', got rank {shape.Length}. Use a feature-extraction ONNX export.");
+            }
+            int seq = (int)shape[1], hidden = (int)shape[2];
+            for (var j = start; j < end; j++)
+            {
+                var row = j - start;
+                result[order[j]] = Pool(data.AsSpan(row * seq * hidden, seq * hidden), batch[row].Length, hidden);
+            }
+            Dimension = hidden;
+        }
+        return result;
+    }
+
+    /// <summary>Embeds a query with the model's query prompt.</summary>
+    public float[] EmbedQuery(string query) => Embed([QueryPrompt + query])[0];
+
+    /// <summary>Embeds documents with the model's document prompt.</summary>
+    public float[][] EmbedDocuments(IReadOnlyList<string> documents, CancellationToken cancellationToken = default) =>
+        Embed(DocumentPrompt.Length == 0 ? documents : documents.Select(d => DocumentPrompt + d).ToArray(), cancellationToken);
+
+    /// <inheritdoc />
+    public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        var texts = values.ToArray();
+        return Task.Run(() =>
+        {
+            var vectors = Embed(texts, cancellationToken);
+            var created = DateTimeOffset.UtcNow;
+            return new GeneratedEmbeddings<Embedding<float>>(vectors.Select(v => new Embedding<float>(v) { ModelId = Model.Name, CreatedAt = created }));
+        }, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey is not null) return null;
+        if (serviceType == typeof(EmbeddingGeneratorMetadata)) return _metadata;
+        return serviceType.IsInstanceOfType(this) ? this : null;
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    private float[] Pool(ReadOnlySpan<float> tokens, int length, int hidden)
+    {
+        var v = new float[hidden];
+        switch (Pooling)
+        {
+            case PoolingMode.Cls:
+                tokens[..hidden].CopyTo(v);
+                break;
+            case PoolingMode.Max:
+                Array.Fill(v, float.NegativeInfinity);
+                for (var t = 0; t < length; t++)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Max(v, tokens.Slice(t * hidden, hidden), v);
+                }
+                break;
+            default:
+                // Mean over real tokens only (the attention mask), as sentence-transformers does.
+                for (var t = 0; t < length; t++)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Add(v, tokens.Slice(t * hidden, hidden), v);
+                }
+                System.Numerics.Tensors.TensorPrimitives.Divide(v, Math.Max(1, length), v);
+                break;
+        }
+        if (Normalize)
+        {
+            // torch.nn.functional.normalize: v / max(||v||, 1e-12).
+            var norm = System.Numerics.Tensors.TensorPrimitives.Norm(v);
+            System.Numerics.Tensors.TensorPrimitives.Divide(v, MathF.Max(norm, 1e-12f), v);
+        }
+        return v;
+    }
+
+    private static (PoolingMode Pooling, bool Normalize, int? Dim) ReadModules(string root)
+    {
+        var pooling = PoolingMode.Mean;
+        var normalize = false;
+        int? dim = null;
+        var modulesPath = Path.Combine(root, "modules.json");
+        if (JsonNode.Parse(File.Exists(modulesPath) ? File.ReadAllText(modulesPath) : "[]") is not JsonArray modules)
+        {
+            throw new SiftException($"{modulesPath}: expected a JSON array of modules. Re-download the model.");
+        }
+        foreach (var m in modules.OfType<JsonObject>())
+        {
+            var type = m["type"]?.GetValue<string>() ?? "";
+            var path = m["path"]?.GetValue<string>() ?? "";
+            if (type.EndsWith("Normalize", StringComparison.Ordinal))
+            {
+                normalize = true;
+            }
+            else if (type.EndsWith("Pooling", StringComparison.Ordinal))
+            {
+                var cfgPath = Path.Combine(root, path, "config.json");
+                var cfg = ModelDirectory.ReadJsonObject(cfgPath, required: true)!;
+                pooling = ParsePooling(cfg, cfgPath);
+                dim = (cfg["embedding_dimension"] ?? cfg["word_embedding_dimension"])?.GetValue<int>();
+            }
+        }
+        return (pooling, normalize, dim);
+    }
+
+    private static PoolingMode ParsePooling(JsonObject cfg, string path)
+    {
+        // sentence-transformers >= 6 writes "pooling_mode"; older versions one boolean per mode.
+        var mode = cfg["pooling_mode"]?.GetValue<string>();
+        if (mode is null)
+        {
+            bool Flag(string k) => cfg[k] is JsonValue v && v.TryGetValue(out bool b) && b;
+            mode = Flag("pooling_mode_cls_token") ? "cls" : Flag("pooling_mode_max_tokens") ? "max" : "mean";
+        }
+        return mode switch
+        {
+            "mean" or "mean_tokens" => PoolingMode.Mean,
+            "cls" or "cls_token" => PoolingMode.Cls,
+            "max" or "max_tokens" => PoolingMode.Max,
+            _ => throw new SiftException($"{path}: pooling mode '{mode}' is not supported (mean, cls, max)."),
+        };
+    }
+}

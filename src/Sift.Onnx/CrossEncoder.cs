@@ -1,0 +1,353 @@
+using Sift.Tokenizers;
+
+namespace Sift.Onnx;
+
+/// <summary>
+/// A Hugging Face cross-encoder run by ONNX Runtime: reads <c>[CLS] query [SEP] passage [SEP]</c> and
+/// returns one relevance score per pair, exactly as sentence-transformers' <c>CrossEncoder</c> does.
+/// Thread-safe; dispose to release the ONNX Runtime session.
+/// </summary>
+/// <example>
+/// <code>
+/// using var ce = CrossEncoder.Load("models/ms-marco-MiniLM-L-6-v2");
+/// var top = await ce.RerankAsync("what is BM25?", docs, new RerankOptions { TopK = 5 });
+/// </code>
+/// </example>
+public sealed class CrossEncoder : IReranker, IDisposable
+{
+    private readonly OnnxEncoderSession _session;
+    private readonly CrossEncoderOptions _options;
+    private readonly ScoreActivation _defaultActivation;
+
+    private CrossEncoder(ModelDirectory model, HfTokenizer tokenizer, OnnxEncoderSession session, CrossEncoderOptions options)
+    {
+        Model = model;
+        Tokenizer = tokenizer;
+        _session = session;
+        _options = options;
+        NumLabels = model.NumLabels;
+        var caps = new List<int>();
+        if (options.MaxLength is { } user) caps.Add(user);
+        if (tokenizer.ModelMaxLength is { } tok) caps.Add(tok);
+        if (model.MaxPositionEmbeddings is { } pos) caps.Add(pos);
+        MaxLength = caps.Count > 0 ? caps.Min() : 512;
+        _defaultActivation = Activations.Resolve(options.Activation, options.CalibrationFactor, model.DeclaredActivation, NumLabels);
+    }
+
+    /// <summary>The model directory and its settings.</summary>
+    public ModelDirectory Model { get; }
+
+    /// <summary>The model's own tokenizer.</summary>
+    public HfTokenizer Tokenizer { get; }
+
+    /// <summary>Effective max tokens per pair: min(option, tokenizer model_max_length, max_position_embeddings).</summary>
+    public int MaxLength { get; }
+
+    /// <summary>Number of output labels.</summary>
+    public int NumLabels { get; }
+
+    /// <summary>The activation applied when a call does not override it.</summary>
+    public ScoreActivation Activation => _defaultActivation;
+
+    /// <summary>Whether the model takes token_type_ids (BERT) or not (RoBERTa, XLM-R).</summary>
+    public bool UsesTokenTypeIds => _session.HasTokenTypeIds;
+
+    /// <summary>The options this encoder was loaded with.</summary>
+    public CrossEncoderOptions Options => _options;
+
+    /// <summary>
+    /// Loads a cross-encoder from a model directory, an .onnx file inside one, or a cached hub id
+    /// (see <see cref="ModelLocator"/>). No network access.
+    /// </summary>
+    public static CrossEncoder Load(string? model, CrossEncoderOptions? options = null)
+    {
+        options ??= new CrossEncoderOptions();
+        options.Validate();
+        var dir = ModelDirectory.Open(ModelLocator.Resolve(model), options.Precision);
+        HfTokenizer tokenizer;
+        try
+        {
+            tokenizer = HfTokenizer.FromDirectory(dir.Root);
+        }
+        catch (TokenizerException ex)
+        {
+            throw new SiftException(ex.Message + " Download the complete model with `sift model pull ORG/NAME`.", ex);
+        }
+        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits");
+        return new CrossEncoder(dir, tokenizer, session, options);
+    }
+
+    /// <summary>Raw logits, one array of <see cref="NumLabels"/> values per pair, in input order.</summary>
+    public float[][] PredictLogits(IReadOnlyList<(string Query, string Document)> pairs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        var items = new List<ScoringItem>(pairs.Count);
+        for (var i = 0; i < pairs.Count; i++)
+        {
+            var (q, d) = pairs[i];
+            if (q is null) throw new ArgumentException($"Pair {i}: query is null.", nameof(pairs));
+            if (d is null) throw new ArgumentException($"Pair {i}: document is null.", nameof(pairs));
+            AddItems(items, i, Tokenizer.Tokenize(q), d);
+        }
+        var logits = Predict(items, cancellationToken);
+        return Aggregate(items, logits, pairs.Count, _defaultActivation, out _);
+    }
+
+    /// <summary>Scores pairs with the model's activation (or <paramref name="activation"/>), in input order.</summary>
+    public float[] Score(IReadOnlyList<(string Query, string Document)> pairs, ScoreActivation? activation = null, CancellationToken cancellationToken = default)
+    {
+        var act = ResolveCallActivation(activation, null);
+        var factor = _options.CalibrationFactor ?? 1f;
+        return PredictLogits(pairs, cancellationToken).Select(l => Activations.Apply(l, act, factor)).ToArray();
+    }
+
+    /// <summary>Scores one pair.</summary>
+    public float Score(string query, string document) => Score([(query, document)])[0];
+
+    /// <summary>
+    /// Scores every document against the query and returns them best first (ties keep input order),
+    /// cut to <see cref="RerankOptions.TopK"/> and <see cref="RerankOptions.Threshold"/>.
+    /// </summary>
+    public IReadOnlyList<RerankResult> Rerank(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        if (query is null) throw new ArgumentException("query is null; pass the search query text.", nameof(query));
+        ArgumentNullException.ThrowIfNull(documents);
+        options ??= RerankOptions.Default;
+        var act = ResolveCallActivation(options.Activation, options.CalibrationFactor);
+        var factor = options.CalibrationFactor ?? _options.CalibrationFactor ?? 1f;
+        ValidateRerankOptions(options, act);
+        if (documents.Count == 0)
+        {
+            return [];
+        }
+
+        var q = Tokenizer.Tokenize(options.QueryPrefix + query);
+        var items = new List<ScoringItem>(documents.Count);
+        for (var i = 0; i < documents.Count; i++)
+        {
+            var doc = documents[i] ?? throw new ArgumentException($"Document {i} is null.", nameof(documents));
+            if (doc.Text is null) throw new ArgumentException($"Document {i} has null text.", nameof(documents));
+            AddItems(items, i, q, ComposeText(doc, options));
+        }
+
+        var logits = Predict(items, cancellationToken);
+        var perDoc = Aggregate(items, logits, documents.Count, act, out var windows, factor);
+        var results = new RerankResult[documents.Count];
+        for (var i = 0; i < documents.Count; i++)
+        {
+            var score = Activations.Apply(perDoc[i], act, factor);
+            if (windows[i] is { } w && _options.ChunkAggregation == ChunkAggregation.Mean)
+            {
+                score = w.MeanScore;
+            }
+            results[i] = new RerankResult(i, score, documents[i], perDoc[i], windows[i]?.Window);
+        }
+
+        // OrderBy is stable, so equal scores keep input order; NaN (never expected) sorts last.
+        IEnumerable<RerankResult> ranked = results.OrderByDescending(r => float.IsNaN(r.Score) ? float.NegativeInfinity : r.Score);
+        if (options.Threshold is { } t)
+        {
+            ranked = ranked.Where(r => r.Score >= t);
+        }
+        if (options.TopK is { } k)
+        {
+            ranked = ranked.Take(k);
+        }
+        return ranked.ToArray();
+    }
+
+    /// <inheritdoc />
+    public Task<IReadOnlyList<RerankResult>> RerankAsync(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        // Inference is CPU-bound; run it off the caller's thread. Cancellation is observed between batches.
+        return Task.Run(() => Rerank(query, documents, options, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Async <see cref="Score(IReadOnlyList{ValueTuple{string, string}}, ScoreActivation?, CancellationToken)"/>.</summary>
+    public Task<float[]> ScoreAsync(IReadOnlyList<(string Query, string Document)> pairs, ScoreActivation? activation = null, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Score(pairs, activation, cancellationToken), cancellationToken);
+
+    /// <summary>Tokenizes a pair the way scoring does (query first, document second, truncated to <see cref="MaxLength"/>).</summary>
+    public Encoding EncodePair(string query, string document) =>
+        Tokenizer.Build(Tokenizer.Tokenize(query), Tokenizer.Tokenize(document), MaxLength, _options.Truncation);
+
+    /// <summary>
+    /// Runs already-tokenized pairs through the model and returns logits in input order. The server's batching
+    /// queue uses this to mix pairs from many requests in one length-sorted batch.
+    /// </summary>
+    public float[][] PredictEncoded(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(encodings);
+        var items = encodings.Select((e, i) => new ScoringItem(i, e, null)).ToList();
+        return Predict(items, cancellationToken);
+    }
+
+    /// <summary>Applies this encoder's activation (or an override) to one row of logits.</summary>
+    public float ApplyActivation(ReadOnlySpan<float> logits, ScoreActivation? activation = null, float? calibrationFactor = null)
+    {
+        var act = ResolveCallActivation(activation, calibrationFactor);
+        return Activations.Apply(logits, act, calibrationFactor ?? _options.CalibrationFactor ?? 1f);
+    }
+
+    public void Dispose() => _session.Dispose();
+
+    private ScoreActivation ResolveCallActivation(ScoreActivation? requested, float? calibration)
+    {
+        if (requested is null && calibration is null)
+        {
+            return _defaultActivation;
+        }
+        return Activations.Resolve(requested ?? _options.Activation, calibration ?? _options.CalibrationFactor, Model.DeclaredActivation, NumLabels);
+    }
+
+    private static void ValidateRerankOptions(RerankOptions options, ScoreActivation act)
+    {
+        if (options.TopK is { } k && k <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), k, "TopK must be positive (or null for all documents).");
+        }
+        if (options.Threshold is { } t)
+        {
+            if (!float.IsFinite(t))
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), t, "Threshold must be a finite number.");
+            }
+            if (Activations.IsBounded(act) && t is < 0 or > 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(options), t,
+                    $"Threshold {t} is outside [0, 1], the range of {act.ToString().ToLowerInvariant()} scores; use a value in [0, 1] or the raw activation.");
+            }
+        }
+    }
+
+    private static string ComposeText(Document doc, RerankOptions options)
+    {
+        var text = doc.Text;
+        if (options.MetaFieldsToEmbed is { Count: > 0 } fields && doc.Metadata is { } meta)
+        {
+            // Haystack's meta_fields_to_embed: present, non-empty fields first, then the content.
+            var parts = fields.Where(f => meta.TryGetValue(f, out var v) && v is not null && v.ToString() is { Length: > 0 })
+                .Select(f => meta[f]!.ToString()!)
+                .Append(text);
+            text = string.Join(options.EmbeddingSeparator, parts);
+        }
+        return options.DocumentPrefix + text;
+    }
+
+    /// <summary>A model input: which caller item it belongs to, and for chunked documents which window.</summary>
+    private sealed record ScoringItem(int Owner, Encoding Encoding, TextWindow? Window);
+
+    private sealed record WindowPick(TextWindow Window, float MeanScore);
+
+    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, string document)
+    {
+        var doc = Tokenizer.Tokenize(document);
+        var special = Tokenizer.NumSpecialTokensToAdd(isPair: true);
+        if (_options.LongDocuments == LongDocumentStrategy.Truncate || query.Count + doc.Count + special <= MaxLength)
+        {
+            // Fits (or truncation requested): exactly the sentence-transformers encoding.
+            items.Add(new ScoringItem(owner, Tokenizer.Build(query, doc, MaxLength, _options.Truncation), null));
+            return;
+        }
+
+        foreach (var (window, slice) in Windows(query, doc, special))
+        {
+            items.Add(new ScoringItem(owner, Tokenizer.Build(query, slice, MaxLength, TruncationStrategy.LongestFirst), window));
+        }
+    }
+
+    /// <summary>
+    /// Splits the document (never the query) into windows of the tokens left after the query and special
+    /// tokens, overlapping by <see cref="CrossEncoderOptions.ChunkOverlap"/>, at most MaxChunks of them.
+    /// A query longer than half the budget is cut to half so every window still sees real document text.
+    /// </summary>
+    private IEnumerable<(TextWindow Window, TokenizedText Slice)> Windows(TokenizedText query, TokenizedText doc, int special)
+    {
+        var budget = MaxLength - special;
+        var docBudget = Math.Max(1, budget - Math.Min(query.Count, budget / 2));
+        var overlap = Math.Min(_options.ChunkOverlap, docBudget - 1);
+        var step = docBudget - overlap;
+        var total = doc.Count <= docBudget ? 1 : 1 + (int)Math.Ceiling((doc.Count - docBudget) / (double)step);
+        var count = Math.Min(total, _options.MaxChunks);
+        for (var w = 0; w < count; w++)
+        {
+            var start = w * step;
+            var end = Math.Min(doc.Count, start + docBudget);
+            var slice = new TokenizedText(doc.Ids[start..end], doc.Tokens[start..end], doc.Offsets[start..end]);
+            var window = new TextWindow(w, doc.Offsets[start].Start, doc.Offsets[end - 1].End, total);
+            yield return (window, slice);
+        }
+    }
+
+    private float[][] Predict(List<ScoringItem> items, CancellationToken cancellationToken)
+    {
+        var order = Enumerable.Range(0, items.Count).ToArray();
+        if (_options.SortByLength)
+        {
+            // Stable sort by length: batches pad to near-equal lengths, which is where CPU time goes.
+            order = order.OrderBy(i => items[i].Encoding.Length).ToArray();
+        }
+
+        var results = new float[items.Count][];
+        var batch = new List<Encoding>(_options.BatchSize);
+        for (var start = 0; start < order.Length; start += _options.BatchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var end = Math.Min(order.Length, start + _options.BatchSize);
+            batch.Clear();
+            for (var j = start; j < end; j++)
+            {
+                batch.Add(items[order[j]].Encoding);
+            }
+            var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);
+            var labels = shape.Length == 2 ? (int)shape[1] : 1;
+            for (var j = start; j < end; j++)
+            {
+                results[order[j]] = data.AsSpan((j - start) * labels, labels).ToArray();
+            }
+        }
+        return results;
+    }
+
+    private float[][] Aggregate(List<ScoringItem> items, float[][] logits, int owners, ScoreActivation act, out WindowPick?[] windows, float factor = 1f)
+    {
+        var perOwner = new float[owners][];
+        windows = new WindowPick?[owners];
+        var best = new float[owners];
+        var sums = new double[owners];
+        var counts = new int[owners];
+        Array.Fill(best, float.NegativeInfinity);
+        for (var i = 0; i < items.Count; i++)
+        {
+            var item = items[i];
+            if (item.Window is null)
+            {
+                perOwner[item.Owner] = logits[i];
+                continue;
+            }
+            var score = Activations.Apply(logits[i], act, factor);
+            sums[item.Owner] += score;
+            counts[item.Owner]++;
+            var take = _options.ChunkAggregation switch
+            {
+                ChunkAggregation.First => item.Window.Ordinal == 0,
+                _ => score > best[item.Owner] || perOwner[item.Owner] is null,
+            };
+            if (take)
+            {
+                best[item.Owner] = score;
+                perOwner[item.Owner] = logits[i];
+                windows[item.Owner] = new WindowPick(item.Window, 0);
+            }
+        }
+        for (var o = 0; o < owners; o++)
+        {
+            if (windows[o] is { } w)
+            {
+                windows[o] = w with { MeanScore = (float)(sums[o] / counts[o]) };
+            }
+        }
+        return perOwner;
+    }
+}

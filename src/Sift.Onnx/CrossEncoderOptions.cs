@@ -1,0 +1,103 @@
+using Microsoft.ML.OnnxRuntime;
+using Sift.Tokenizers;
+
+namespace Sift.Onnx;
+
+/// <summary>How long documents are handled when query + document exceed the model's max length.</summary>
+public enum LongDocumentStrategy
+{
+    /// <summary>Cut the pair to fit (sentence-transformers' behaviour; the tail of the document is never seen).</summary>
+    Truncate,
+    /// <summary>Split the document (never the query) into overlapping windows, score each, aggregate.</summary>
+    Chunk,
+}
+
+/// <summary>How window scores of a chunked document combine into one score.</summary>
+public enum ChunkAggregation
+{
+    /// <summary>Best window wins (what Cohere and Elasticsearch do).</summary>
+    Max,
+    /// <summary>Mean of window scores.</summary>
+    Mean,
+    /// <summary>Only the first window counts.</summary>
+    First,
+}
+
+/// <summary>Options for loading and running a cross-encoder. Defaults reproduce sentence-transformers.</summary>
+public sealed record CrossEncoderOptions
+{
+    /// <summary>Max tokens per pair. The effective value is min(this, tokenizer model_max_length, max_position_embeddings).</summary>
+    public int? MaxLength { get; init; }
+
+    /// <summary>fp32 (<c>onnx/model.onnx</c>) or int8 (<c>onnx/model_quantized.onnx</c>).</summary>
+    public ModelPrecision Precision { get; init; } = ModelPrecision.Fp32;
+
+    /// <summary>Score activation; <see cref="ScoreActivation.Default"/> uses what the model declares.</summary>
+    public ScoreActivation Activation { get; init; } = ScoreActivation.Default;
+
+    /// <summary>Haystack's calibration factor: score = sigmoid(logit × factor). Implies sigmoid.</summary>
+    public float? CalibrationFactor { get; init; }
+
+    /// <summary>Pairs per ONNX Runtime call. Small length-sorted batches beat big ones on CPU (less padding, cheaper attention).</summary>
+    public int BatchSize { get; init; } = 16;
+
+    /// <summary>
+    /// Sort pairs by token count before batching so each batch pads to a similar length. Results always come
+    /// back in input order. Turn off only to reproduce a reference that batched in input order.
+    /// </summary>
+    public bool SortByLength { get; init; } = true;
+
+    /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime use one per physical core.</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>ONNX Runtime graph optimizations (fusions of attention, GELU, layer norm...).</summary>
+    public GraphOptimizationLevel GraphOptimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>
+    /// Where ONNX Runtime may save the optimized graph so the next start skips optimization (null: no cache).
+    /// </summary>
+    public string? OptimizedModelCachePath { get; init; }
+
+    /// <summary>How a pair longer than the max length is cut (Hugging Face semantics).</summary>
+    public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;
+
+    /// <summary>Truncate (default) or chunk long documents.</summary>
+    public LongDocumentStrategy LongDocuments { get; init; } = LongDocumentStrategy.Truncate;
+
+    /// <summary>Tokens shared by consecutive windows in chunk mode.</summary>
+    public int ChunkOverlap { get; init; } = 64;
+
+    /// <summary>At most this many windows per document; text past the last window is not scored.</summary>
+    public int MaxChunks { get; init; } = 8;
+
+    /// <summary>How window scores combine in chunk mode.</summary>
+    public ChunkAggregation ChunkAggregation { get; init; } = ChunkAggregation.Max;
+
+    internal void Validate()
+    {
+        if (MaxLength is <= 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxLength), MaxLength, "MaxLength must be at least 3 tokens (room for special tokens).");
+        }
+        if (BatchSize <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be positive.");
+        }
+        if (IntraOpThreads < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(IntraOpThreads), IntraOpThreads, "IntraOpThreads must be 0 (automatic) or positive.");
+        }
+        if (ChunkOverlap < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ChunkOverlap), ChunkOverlap, "ChunkOverlap must be zero or positive.");
+        }
+        if (MaxChunks <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxChunks), MaxChunks, "MaxChunks must be positive.");
+        }
+        if (CalibrationFactor is { } f && (!float.IsFinite(f) || f == 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(CalibrationFactor), f, "CalibrationFactor must be a finite, non-zero number.");
+        }
+    }
+}
