@@ -108,7 +108,14 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// Scores every document against the query and returns them best first (ties keep input order),
     /// cut to <see cref="RerankOptions.TopK"/> and <see cref="RerankOptions.Threshold"/>.
     /// </summary>
-    public IReadOnlyList<RerankResult> Rerank(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default)
+    public IReadOnlyList<RerankResult> Rerank(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default) =>
+        Rerank(query, documents, options, stats: null, cancellationToken);
+
+    /// <summary>
+    /// <see cref="Rerank(string, IReadOnlyList{Document}, RerankOptions?, CancellationToken)"/> that also accumulates
+    /// where the time went (tokenization, inference) and how much padding the batches carried.
+    /// </summary>
+    public IReadOnlyList<RerankResult> Rerank(string query, IReadOnlyList<Document> documents, RerankOptions? options, ScoringStats? stats, CancellationToken cancellationToken = default)
     {
         if (query is null) throw new ArgumentException("query is null; pass the search query text.", nameof(query));
         ArgumentNullException.ThrowIfNull(documents);
@@ -121,6 +128,8 @@ public sealed class CrossEncoder : IReranker, IDisposable
             return [];
         }
 
+        var tokenizeStart = System.Diagnostics.Stopwatch.GetTimestamp();
+        // The query is tokenized once and reused for every pair.
         var q = Tokenizer.Tokenize(options.QueryPrefix + query);
         var items = new List<ScoringItem>(documents.Count);
         for (var i = 0; i < documents.Count; i++)
@@ -129,8 +138,9 @@ public sealed class CrossEncoder : IReranker, IDisposable
             if (doc.Text is null) throw new ArgumentException($"Document {i} has null text.", nameof(documents));
             AddItems(items, i, q, ComposeText(doc, options));
         }
+        stats?.AddTokenize(System.Diagnostics.Stopwatch.GetElapsedTime(tokenizeStart));
 
-        var logits = Predict(items, cancellationToken);
+        var logits = Predict(items, cancellationToken, stats);
         var perDoc = Aggregate(items, logits, documents.Count, act, out var windows, factor);
         var results = new RerankResult[documents.Count];
         for (var i = 0; i < documents.Count; i++)
@@ -188,6 +198,17 @@ public sealed class CrossEncoder : IReranker, IDisposable
     {
         var act = ResolveCallActivation(activation, calibrationFactor);
         return Activations.Apply(logits, act, calibrationFactor ?? _options.CalibrationFactor ?? 1f);
+    }
+
+    /// <summary>
+    /// The windows chunk mode would score for this pair (character offsets into <paramref name="document"/>);
+    /// a single null-free window covering the text when it fits. For inspection and tests.
+    /// </summary>
+    public IReadOnlyList<TextWindow> DescribeWindows(string query, string document)
+    {
+        var items = new List<ScoringItem>();
+        AddItems(items, 0, Tokenizer.Tokenize(query), document);
+        return items.Select(i => i.Window ?? new TextWindow(0, 0, document.Length, 1)).ToArray();
     }
 
     public void Dispose() => _session.Dispose();
@@ -280,7 +301,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         }
     }
 
-    private float[][] Predict(List<ScoringItem> items, CancellationToken cancellationToken)
+    private float[][] Predict(List<ScoringItem> items, CancellationToken cancellationToken, ScoringStats? stats = null)
     {
         var order = Enumerable.Range(0, items.Count).ToArray();
         if (_options.SortByLength)
@@ -300,7 +321,9 @@ public sealed class CrossEncoder : IReranker, IDisposable
             {
                 batch.Add(items[order[j]].Encoding);
             }
+            var inferenceStart = System.Diagnostics.Stopwatch.GetTimestamp();
             var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);
+            stats?.AddBatch(batch, System.Diagnostics.Stopwatch.GetElapsedTime(inferenceStart));
             var labels = shape.Length == 2 ? (int)shape[1] : 1;
             for (var j = start; j < end; j++)
             {

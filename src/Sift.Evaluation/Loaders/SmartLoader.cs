@@ -135,7 +135,8 @@ public static partial class SmartLoader
     }
 
     /// <summary>
-    /// Reads SMART document records: id from <c>.I</c>, title from <c>.T</c>, text from <c>.W</c> (the title when
+    /// Reads SMART document records: id from <c>.I</c>, title from <c>.T</c> (lines joined by spaces), text from <c>.W</c>
+    /// (line breaks kept; the title when
     /// <c>.W</c> is empty), authors (<c>.A</c>) and bibliography (<c>.B</c>) into metadata.
     /// </summary>
     public static IReadOnlyList<Document> ReadDocuments(string path)
@@ -149,7 +150,7 @@ public static partial class SmartLoader
             {
                 throw DataFile.Error(path, record.LineNumber, $"document .I {record.Id} appears twice", "Document numbers must be unique");
             }
-            var title = record.Field('T');
+            var title = record.Field('T')?.Replace('\n', ' ');
             var text = record.Field('W');
             if (string.IsNullOrEmpty(text))
             {

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Sift.Evaluation.Loaders;
+using Sift.Onnx;
+using Spectre.Console;
+
+namespace Sift.Cli.Commands;
+
+/// <summary><c>sift bench</c>: latency and throughput of reranking real candidate lists.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = CliCommon.ModelOption();
+        var candidates = new Option<FileInfo>("--candidates") { Description = "Candidate-list JSON (e.g. retrieve_results_dl19_top100.json): per query, its first-stage hits with text.", Required = true };
+        var queries = new Option<int?>("--queries") { Description = "Benchmark only the first N queries." };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed queries before measuring.", DefaultValueFactory = _ => 2 };
+        var precision = CliCommon.PrecisionOption();
+        var batchSize = CliCommon.BatchSizeOption();
+        var threads = CliCommon.ThreadsOption();
+        var maxLength = CliCommon.MaxLengthOption();
+        var noSort = new Option<bool>("--no-length-sort") { Description = "Batch in input order instead of by length (to measure what sorting buys)." };
+        var format = CliCommon.FormatOption();
+
+        var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
+        {
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(() =>
+        {
+            var list = CandidateListLoader.Load(pr.GetValue(candidates)!.FullName);
+            var selected = list.Queries.Take(pr.GetValue(queries) ?? int.MaxValue)
+                .Select(q => new BenchQuery(q.Query, q.Candidates.Select(c => c.Document).ToArray())).ToArray();
+            using var encoder = CrossEncoder.Load(pr.GetValue(model), new CrossEncoderOptions
+            {
+                Precision = pr.GetValue(precision),
+                BatchSize = pr.GetValue(batchSize),
+                IntraOpThreads = pr.GetValue(threads),
+                MaxLength = pr.GetValue(maxLength),
+                SortByLength = !pr.GetValue(noSort),
+            });
+            // Cold start: process start to the first scored batch.
+            encoder.Score(selected[0].Query, selected[0].Candidates[0].Text);
+            using var self = Process.GetCurrentProcess();
+            var coldStart = DateTime.Now - self.StartTime;
+
+            BenchReport report = null!;
+            CliCommon.StdErr.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("reranking", maxValue: selected.Length);
+                    report = RerankBenchmark.Run(encoder, selected, pr.GetValue(warmup), coldStart,
+                        new Progress<int>(n => task.Value = n), ct);
+                    task.Value = selected.Length;
+                });
+
+            if (pr.GetValue(format) == OutputFormat.Json)
+            {
+                CliCommon.WriteJson(report);
+                return Task.FromResult(0);
+            }
+            var table = new Table().AddColumns("metric", "value");
+            void Row(string k, string v) => table.AddRow(k, v);
+            Row("model", Markup.Escape($"{report.Model} ({report.Precision}, batch {report.BatchSize}, {report.Threads} threads)"));
+            Row("queries × candidates", $"{report.Queries} × {report.Pairs / Math.Max(1, report.Queries)}");
+            Row("p50 / p95 per query", $"{report.P50Ms:0.0} / {report.P95Ms:0.0} ms");
+            Row("throughput", $"{report.PairsPerSecond:0} pairs/s, {report.TokensPerSecond:0} tokens/s");
+            Row("padding waste", $"{report.PaddingWaste:P1} ({report.Tokens:N0} real of {report.PaddedTokens:N0} computed tokens)");
+            Row("time split", $"tokenize {report.TokenizeMsTotal:0} ms, inference {report.InferenceMsTotal:0} ms, other {report.OtherMsTotal:0} ms");
+            Row("compute", $"{report.GflopPerQuery:0.0} GFLOP/query, {report.Gflops:0.0} GFLOP/s in inference");
+            Row("cold start", $"{report.ColdStartMs:0} ms (process start → first scored batch)");
+            Row("peak working set", $"{report.PeakWorkingSetMb:0} MB");
+            AnsiConsole.Write(table);
+            return Task.FromResult(0);
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,107 @@
+using Microsoft.Extensions.AI;
+
+namespace Sift.Retrieval;
+
+/// <summary>BM25 over a <see cref="SiftIndex"/> (see there for the exact settings). Thread-safe.</summary>
+public sealed class Bm25Retriever(SiftIndex index) : IRetriever
+{
+    private readonly SiftIndex _index = index ?? throw new ArgumentNullException(nameof(index));
+
+    public string Name => "bm25";
+
+    public Task<IReadOnlyList<Candidate>> RetrieveAsync(string query, int topN, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(_index.SearchBm25(query, topN));
+    }
+}
+
+/// <summary>
+/// Exact dense retrieval: embeds the query with the same bi-encoder the index was built with and returns the
+/// documents whose vectors have the highest cosine similarity (see <see cref="VectorStore"/>). Thread-safe when
+/// the embedder is.
+/// </summary>
+public sealed class DenseRetriever : IRetriever
+{
+    private readonly SiftIndex _index;
+    private readonly IEmbeddingGenerator<string, Embedding<float>> _embedder;
+    private readonly string? _queryPrefix;
+
+    public DenseRetriever(SiftIndex index, IEmbeddingGenerator<string, Embedding<float>> embedder, string? queryPrefix = null)
+    {
+        _index = index ?? throw new ArgumentNullException(nameof(index));
+        _embedder = embedder ?? throw new ArgumentNullException(nameof(embedder));
+        _queryPrefix = queryPrefix;
+    }
+
+    public string Name => "dense";
+
+    public async Task<IReadOnlyList<Candidate>> RetrieveAsync(string query, int topN, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        if (topN <= 0 || string.IsNullOrWhiteSpace(query))
+        {
+            return []; // same contract as BM25: no terms, no hits
+        }
+        var store = _index.RequireDense();
+        var embeddings = await _embedder.GenerateAsync([(_queryPrefix ?? "") + query], null, cancellationToken).ConfigureAwait(false);
+        var hits = store.Search(embeddings[0].Vector.Span, topN);
+        // Vectors may briefly be ahead of the Lucene commit (they are saved first); ids Lucene doesn't know are skipped.
+        var docs = _index.Lookup(hits.Select(h => h.Id).ToList());
+        var result = new List<Candidate>(hits.Count);
+        for (var i = 0; i < hits.Count; i++)
+        {
+            if (docs[i] is { } doc)
+            {
+                result.Add(new Candidate(doc, hits[i].Score, result.Count + 1));
+            }
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// Runs several retrievers in parallel and fuses their lists with <see cref="RankFusion"/> (reciprocal rank fusion by
+/// default; <see cref="FusionOptions.Weights"/> are in retriever order). Each retriever is asked for
+/// max(topN, <c>depth</c>) candidates. Thread-safe when the inner retrievers are.
+/// </summary>
+public sealed class HybridRetriever : IRetriever
+{
+    private readonly IReadOnlyList<IRetriever> _retrievers;
+    private readonly FusionOptions _fusion;
+    private readonly int? _depth;
+
+    /// <param name="retrievers">The retrievers to fuse (at least one).</param>
+    /// <param name="fusion">Fusion method and weights.</param>
+    /// <param name="depth">Candidates fetched per retriever (null: topN).</param>
+    public HybridRetriever(IReadOnlyList<IRetriever> retrievers, FusionOptions? fusion = null, int? depth = null)
+    {
+        ArgumentNullException.ThrowIfNull(retrievers);
+        if (retrievers.Count == 0)
+        {
+            throw new ArgumentException("at least one retriever is needed", nameof(retrievers));
+        }
+        _retrievers = retrievers.ToArray();
+        _fusion = fusion ?? FusionOptions.Default;
+        _depth = depth;
+        if (_fusion.Weights is { } w && w.Count != _retrievers.Count)
+        {
+            throw new SiftException($"hybrid search needs one weight per retriever ({string.Join(", ", _retrievers.Select(r => r.Name))}): got {w.Count}");
+        }
+    }
+
+    public string Name => "hybrid";
+
+    public IReadOnlyList<IRetriever> Retrievers => _retrievers;
+
+    public async Task<IReadOnlyList<Candidate>> RetrieveAsync(string query, int topN, CancellationToken cancellationToken = default)
+    {
+        if (topN <= 0)
+        {
+            return [];
+        }
+        var depth = Math.Max(topN, _depth ?? topN);
+        var lists = await Task.WhenAll(_retrievers.Select(r => r.RetrieveAsync(query, depth, cancellationToken))).ConfigureAwait(false);
+        return RankFusion.Fuse(lists, _fusion, topN);
+    }
+}

@@ -1,0 +1,277 @@
+using System.Collections;
+using System.Globalization;
+using System.Text.Json;
+using Sift.Onnx;
+
+namespace Sift.Server;
+
+/// <summary>One model the server serves: the name requests select it by (the <c>model</c> field) and its directory.</summary>
+/// <param name="Name">Name used in requests; null: the model directory's name.</param>
+/// <param name="Path">Model directory, .onnx file or cached hub id.</param>
+public sealed record ModelSpec(string? Name, string Path)
+{
+    /// <summary>Parses <c>DIR</c> or <c>name=DIR</c>.</summary>
+    public static ModelSpec Parse(string value)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(value);
+        var eq = value.IndexOf('=', StringComparison.Ordinal);
+        // A Windows drive ("C:\...") has no '='; a name never contains a path separator.
+        if (eq > 0 && value[..eq].IndexOfAny(['/', '\\']) < 0)
+        {
+            var name = value[..eq].Trim();
+            var path = value[(eq + 1)..].Trim();
+            if (name.Length == 0 || path.Length == 0)
+            {
+                throw new SiftException($"--model '{value}': expected DIR or NAME=DIR.");
+            }
+            return new ModelSpec(name, path);
+        }
+        return new ModelSpec(null, value.Trim());
+    }
+}
+
+/// <summary>
+/// Settings of <c>sift serve</c>. Sources, lowest priority first: defaults, a JSON config file
+/// (<see cref="FromJsonFile"/>), environment variables (<see cref="ApplyEnvironment"/>, <c>SIFT_*</c>), command-line flags.
+/// </summary>
+public sealed record ServerOptions
+{
+    /// <summary>Models to serve; the first is the default when a request names none.</summary>
+    public IReadOnlyList<ModelSpec> Models { get; init; } = [];
+
+    /// <summary>Index directory for <c>POST /search</c> (null: no /search).</summary>
+    public string? IndexPath { get; init; }
+
+    /// <summary>Address to bind. Loopback unless told otherwise.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>TCP port (0: any free port).</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>Padded tokens (pairs × longest pair) per forward pass of the batching worker.</summary>
+    public int MaxBatchTokens { get; init; } = 16384;
+
+    /// <summary>Pairs per forward pass of the batching worker (and the engine's batch size without dynamic batching).</summary>
+    public int MaxBatchRequests { get; init; } = 32;
+
+    /// <summary>Inference requests in flight at once; past this the server answers 429 with Retry-After.</summary>
+    public int MaxConcurrentRequests { get; init; } = 64;
+
+    /// <summary>Documents per request; more is a 413.</summary>
+    public int MaxClientBatchSize { get; init; } = 1000;
+
+    /// <summary>Request body size limit in bytes; more is a 413.</summary>
+    public long MaxPayloadBytes { get; init; } = 2_000_000;
+
+    /// <summary>When set, every endpoint except /health needs <c>Authorization: Bearer KEY</c>.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Weights to load.</summary>
+    public ModelPrecision Precision { get; init; } = ModelPrecision.Fp32;
+
+    /// <summary>ONNX Runtime intra-op threads (0: one per core).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Mix pairs of concurrent requests into length-sorted batches (on by default). Off: each request runs its own inference.</summary>
+    public bool DynamicBatching { get; init; } = true;
+
+    /// <summary>How long SIGTERM waits for in-flight requests before the process exits.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Seconds clients are told to wait in the Retry-After header of a 429.</summary>
+    public int RetryAfterSeconds { get; init; } = 1;
+
+    /// <summary>Max tokens per pair (capped by the model's own limit); null: the model's limit.</summary>
+    public int? MaxLength { get; init; }
+
+    /// <summary>Throws a <see cref="SiftException"/> naming the first setting that cannot work.</summary>
+    public void Validate()
+    {
+        if (Models.Count == 0)
+        {
+            throw new SiftException("no model to serve: pass --model DIR (or set SIFT_MODEL, or \"model\" in the config file).");
+        }
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in Models)
+        {
+            if (string.IsNullOrWhiteSpace(m.Path))
+            {
+                throw new SiftException("--model: empty model path.");
+            }
+            if (m.Name is { } n && !names.Add(n))
+            {
+                throw new SiftException($"--model: the name '{n}' is used twice; give each model its own name (NAME=DIR).");
+            }
+        }
+        if (string.IsNullOrWhiteSpace(Host)) throw new SiftException("--host must not be empty (e.g. 127.0.0.1).");
+        if (Port is < 0 or > 65535) throw new SiftException($"--port must be 0..65535 (got {Port}).");
+        if (MaxBatchTokens < 1) throw new SiftException($"--max-batch-tokens must be at least 1 (got {MaxBatchTokens}).");
+        if (MaxBatchRequests < 1) throw new SiftException($"--max-batch-requests must be at least 1 (got {MaxBatchRequests}).");
+        if (MaxConcurrentRequests < 1) throw new SiftException($"--max-concurrent-requests must be at least 1 (got {MaxConcurrentRequests}).");
+        if (MaxClientBatchSize < 1) throw new SiftException($"--max-client-batch-size must be at least 1 (got {MaxClientBatchSize}).");
+        if (MaxPayloadBytes < 1) throw new SiftException($"--max-payload-bytes must be at least 1 (got {MaxPayloadBytes}).");
+        if (Threads < 0) throw new SiftException($"--threads must be 0 (one per core) or positive (got {Threads}).");
+        if (MaxLength is <= 2) throw new SiftException($"--max-length must be at least 3 (got {MaxLength}).");
+        if (ApiKey is { Length: 0 }) throw new SiftException("--api-key must not be empty.");
+    }
+
+    /// <summary>
+    /// Reads a JSON config file. Keys are the long flag names with dashes or underscores
+    /// (<c>"max-batch-tokens"</c>, <c>"max_batch_tokens"</c>); <c>"model"</c> is a string or an array of
+    /// <c>DIR</c> / <c>NAME=DIR</c> strings. Unknown keys are an error, so a typo never goes unnoticed.
+    /// </summary>
+    public static ServerOptions FromJsonFile(string path, ServerOptions? baseline = null)
+    {
+        if (!File.Exists(path))
+        {
+            throw new SiftException($"config file not found: {path}");
+        }
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException ex)
+        {
+            throw new SiftException($"{path}: malformed JSON ({ex.Message}).", ex);
+        }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                throw new SiftException($"{path}: expected a JSON object of settings.");
+            }
+            var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+            List<string>? models = null;
+            foreach (var p in doc.RootElement.EnumerateObject())
+            {
+                var key = Normalize(p.Name);
+                if (key is "model" or "models")
+                {
+                    models = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.String => [p.Value.GetString()!],
+                        JsonValueKind.Array => p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
+                            ? e.GetString()!
+                            : throw new SiftException($"{path}: \"{p.Name}\" must hold strings (DIR or NAME=DIR).")).ToList(),
+                        _ => throw new SiftException($"{path}: \"{p.Name}\" must be a string or an array of strings."),
+                    };
+                    continue;
+                }
+                values[key] = p.Value.ValueKind switch
+                {
+                    JsonValueKind.String => p.Value.GetString(),
+                    JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => p.Value.GetRawText(),
+                    JsonValueKind.Null => null,
+                    _ => throw new SiftException($"{path}: \"{p.Name}\" must be a string, number or boolean."),
+                };
+            }
+            return Apply(baseline ?? new ServerOptions(), values, models, $"{path}: ");
+        }
+    }
+
+    /// <summary>Applies <c>SIFT_*</c> environment variables (SIFT_MODEL may list several models separated by ',' or ';').</summary>
+    public ServerOptions ApplyEnvironment(IDictionary? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariables();
+        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+        List<string>? models = null;
+        foreach (DictionaryEntry e in environment)
+        {
+            if (e.Key is not string k || !k.StartsWith("SIFT_", StringComparison.Ordinal) || e.Value is not string v)
+            {
+                continue;
+            }
+            var key = Normalize(k["SIFT_".Length..]);
+            if (key is "model" or "models")
+            {
+                models = v.Split([',', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+            }
+            else if (Known.Contains(key))
+            {
+                values[key] = v;
+            }
+            // Other SIFT_* variables (SIFT_DEBUG, SIFT_SHARED, SIFT_HOME...) belong to other parts of sift.
+        }
+        return Apply(this, values, models, "environment: ");
+    }
+
+    private static readonly HashSet<string> Known =
+    [
+        "index", "host", "port", "max-batch-tokens", "max-batch-requests", "max-concurrent-requests", "max-client-batch-size",
+        "max-payload-bytes", "api-key", "precision", "threads", "dynamic-batching", "no-dynamic-batching", "shutdown-timeout",
+        "max-length",
+    ];
+
+    private static string Normalize(string key) => key.Trim().ToLowerInvariant().Replace('_', '-');
+
+    private static ServerOptions Apply(ServerOptions o, Dictionary<string, string?> values, List<string>? models, string where)
+    {
+        foreach (var (key, raw) in values)
+        {
+            if (!Known.Contains(key))
+            {
+                throw new SiftException($"{where}unknown setting '{key}'. Known: model, {string.Join(", ", Known.Order())}.");
+            }
+            if (raw is null)
+            {
+                continue;
+            }
+            o = key switch
+            {
+                "index" => o with { IndexPath = raw },
+                "host" => o with { Host = raw },
+                "port" => o with { Port = Int(key, raw, where) },
+                "max-batch-tokens" => o with { MaxBatchTokens = Int(key, raw, where) },
+                "max-batch-requests" => o with { MaxBatchRequests = Int(key, raw, where) },
+                "max-concurrent-requests" => o with { MaxConcurrentRequests = Int(key, raw, where) },
+                "max-client-batch-size" => o with { MaxClientBatchSize = Int(key, raw, where) },
+                "max-payload-bytes" => o with { MaxPayloadBytes = Long(key, raw, where) },
+                "api-key" => o with { ApiKey = raw },
+                "precision" => o with { Precision = ParsePrecision(raw, where) },
+                "threads" => o with { Threads = Int(key, raw, where) },
+                "dynamic-batching" => o with { DynamicBatching = Bool(key, raw, where) },
+                "no-dynamic-batching" => o with { DynamicBatching = !Bool(key, raw, where) },
+                "shutdown-timeout" => o with { ShutdownTimeout = TimeSpan.FromSeconds(Int(key, raw, where)) },
+                "max-length" => o with { MaxLength = Int(key, raw, where) },
+                _ => o,
+            };
+        }
+        if (models is not null)
+        {
+            o = o with { Models = models.Select(ModelSpec.Parse).ToList() };
+        }
+        return o;
+    }
+
+    /// <summary>Parses fp32 / int8.</summary>
+    public static ModelPrecision ParsePrecision(string raw, string where = "") =>
+        raw.Trim().ToLowerInvariant() switch
+        {
+            "fp32" => ModelPrecision.Fp32,
+            "int8" => ModelPrecision.Int8,
+            _ => throw new SiftException($"{where}precision must be fp32 or int8 (got '{raw}')."),
+        };
+
+    private static int Int(string key, string raw, string where) =>
+        int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+            ? v
+            : throw new SiftException($"{where}{key} must be an integer (got '{raw}').");
+
+    private static long Long(string key, string raw, string where) =>
+        long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)
+            ? v
+            : throw new SiftException($"{where}{key} must be an integer (got '{raw}').");
+
+    private static bool Bool(string key, string raw, string where) =>
+        raw.Trim().ToLowerInvariant() switch
+        {
+            "true" or "1" or "yes" or "on" => true,
+            "false" or "0" or "no" or "off" => false,
+            _ => throw new SiftException($"{where}{key} must be true or false (got '{raw}')."),
+        };
+
+    /// <summary>Never prints the API key.</summary>
+    public override string ToString() =>
+        $"ServerOptions {{ Models = [{string.Join(", ", Models)}], Host = {Host}, Port = {Port}, Index = {IndexPath}, ApiKey = {(ApiKey is null ? "none" : "***")} }}";
+}
