@@ -109,6 +109,7 @@ public sealed class SiftIndex : IDisposable
     private VectorStore? _vectors;
     private (long Ticks, long Length) _vectorsStamp;
     private IndexManifest _manifest;
+    private (long Ticks, long Length) _manifestStamp;
     private bool _disposed;
 
     private SiftIndex(string path, IndexManifest manifest)
@@ -117,6 +118,7 @@ public sealed class SiftIndex : IDisposable
         _manifest = manifest;
         _manifestPath = System.IO.Path.Combine(path, IndexManifest.FileName);
         _vectorsPath = System.IO.Path.Combine(path, VectorsFileName);
+        _manifestStamp = Stamp(_manifestPath);
         _directory = FSDirectory.Open(new DirectoryInfo(System.IO.Path.Combine(path, LuceneFolder)));
         try
         {
@@ -133,8 +135,23 @@ public sealed class SiftIndex : IDisposable
     /// <summary>The index directory.</summary>
     public string Path { get; }
 
-    /// <summary>The manifest as of the last write by this instance (or its opening).</summary>
-    public IndexManifest Manifest => Volatile.Read(ref _manifest);
+    /// <summary>The manifest on disk (re-read when another instance or process rewrote it).</summary>
+    public IndexManifest Manifest
+    {
+        get
+        {
+            var stamp = Stamp(_manifestPath);
+            lock (_vectorsGate)
+            {
+                if (stamp != _manifestStamp && stamp != default)
+                {
+                    _manifest = IndexManifest.Read(_manifestPath);
+                    _manifestStamp = stamp;
+                }
+                return _manifest;
+            }
+        }
+    }
 
     /// <summary>Whether dense vectors exist (so <see cref="Dense"/> and <see cref="Hybrid"/> can be used).</summary>
     public bool HasDense => RefreshVectors() is not null;
@@ -472,14 +489,20 @@ public sealed class SiftIndex : IDisposable
 
     private void WriteManifest(long count, VectorStore? vectors)
     {
-        var manifest = Manifest with
+        // Re-read under the write lock: another instance may have written since this one opened.
+        var current = File.Exists(_manifestPath) ? IndexManifest.Read(_manifestPath) : Manifest;
+        var manifest = current with
         {
             Updated = DateTimeOffset.UtcNow,
             DocumentCount = count,
             Dense = vectors is null ? null : new DenseManifest(vectors.Model, vectors.Dimension, vectors.Count),
         };
         manifest.Write(_manifestPath);
-        Volatile.Write(ref _manifest, manifest);
+        lock (_vectorsGate)
+        {
+            _manifest = manifest;
+            _manifestStamp = Stamp(_manifestPath);
+        }
     }
 
     private static LuceneDocument ToLucene(Sift.Document doc, string id)
@@ -599,15 +622,15 @@ public sealed class SiftIndex : IDisposable
         {
             bq.Add(new TermQuery(new Term(ContentsField, t)) { Boost = counts[t] }, Occur.SHOULD);
         }
-        _searchers.MaybeRefresh(); // cheap when nothing changed; picks up commits from other writers
         return WithSearcher(s =>
         {
-            var top = s.Search(bq, topN);
-            var result = new Candidate[top.ScoreDocs.Length];
-            for (var i = 0; i < result.Length; i++)
+            var top = s.Search(bq, topN).ScoreDocs;
+            var result = new Candidate[top.Length];
+            // Stored fields dominate the cost (~0.1 ms a document, vs ~0.5 ms for the whole search on SciFact); reading
+            // them in doc-id order reuses decompressed blocks, ~25% faster than rank order.
+            foreach (var i in Enumerable.Range(0, top.Length).OrderBy(i => top[i].Doc))
             {
-                var sd = top.ScoreDocs[i];
-                result[i] = new Candidate(FromLucene(s.Doc(sd.Doc)), sd.Score, i + 1);
+                result[i] = new Candidate(FromLucene(s.Doc(top[i].Doc)), top[i].Score, i + 1);
             }
             return result;
         });
@@ -616,6 +639,7 @@ public sealed class SiftIndex : IDisposable
     private T WithSearcher<T>(Func<IndexSearcher, T> use)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        _searchers.MaybeRefresh(); // cheap when nothing changed; picks up commits by other instances and processes
         var searcher = _searchers.Acquire();
         try
         {

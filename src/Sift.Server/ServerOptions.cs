@@ -84,6 +84,12 @@ public sealed record ServerOptions
     /// <summary>Max tokens per pair (capped by the model's own limit); null: the model's limit.</summary>
     public int? MaxLength { get; init; }
 
+    /// <summary>Stop the process (exit code 2) when a model fails to load (the CLI); otherwise keep serving 503 on /health.</summary>
+    public bool ExitOnLoadFailure { get; init; }
+
+    /// <summary>Test hook: awaited before the models load (lets tests observe the loading state).</summary>
+    internal Func<CancellationToken, Task>? BeforeLoad { get; init; }
+
     /// <summary>Throws a <see cref="SiftException"/> naming the first setting that cannot work.</summary>
     public void Validate()
     {

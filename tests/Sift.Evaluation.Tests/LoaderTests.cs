@@ -80,6 +80,14 @@ public class LoaderTests
     }
 
     [Fact]
+    public void Qrels_load_detects_trec_and_beir_formats()
+    {
+        Assert.Equal(339, Qrels.Load(Data("scifact", "qrels", "test.tsv")).Count);
+        Assert.Equal(339, Qrels.Load(Data("beir-qrels-anserini", "qrels.beir-v1.0.0-scifact.test.txt")).Count);
+        Assert.Equal(9260, Qrels.Load(Data("trec-dl19-passage", "qrels.dl19-passage.txt")).Count);
+    }
+
+    [Fact]
     public void Trec_dl19_topics_and_qrels()
     {
         var topics = TrecFormat.ReadTopics(Data("trec-dl19-passage", "topics.dl19-passage.txt"));
@@ -127,8 +135,9 @@ public class LoaderTests
         Assert.StartsWith("what problems of heat conduction in composite slabs", ds.Queries["3"]);
         Assert.DoesNotContain('\r', ds.Queries["1"]);
 
-        // 1,837 rows minus the two code -1 rows.
-        Assert.Equal(1835, ds.Qrels.Count);
+        // 1,837 rows minus the code -1 rows. PROVENANCE.txt says "2 rows have -1", but that count missed the CRLF
+        // ("-1\r"): there are 225, exactly one per query, so they are not grades and are dropped.
+        Assert.Equal(1837 - 225, ds.Qrels.Count);
         Assert.Equal(225, ds.Qrels.QueryIds.Count);
         // "1 184 2" → gain 3 (code 1 → 4, 2 → 3, 3 → 2, 4 → 1).
         Assert.Equal(3, ds.Qrels.For("1")["184"]);

@@ -82,7 +82,7 @@ public class RerankApiTests : IClassFixture<RerankApiTests.Model>
     {
         var same = Enumerable.Range(0, 5).Select(i => new Document("identical passage text", id: i.ToString())).ToArray();
         var ranked = _ce.Rerank("query", same);
-        Assert.Equal(["0", "1", "2", "3", "4"], ranked.Select(r => r.Document.Id).ToArray());
+        Assert.Equal(new[] { "0", "1", "2", "3", "4" }, ranked.Select(r => r.Document.Id!).ToArray());
     }
 
     [Fact]

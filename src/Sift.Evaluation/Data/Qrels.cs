@@ -47,5 +47,31 @@ public sealed class Qrels
     /// <summary>Whether any judgment exists for the query.</summary>
     public bool Contains(string queryId) => _byQuery.ContainsKey(queryId);
 
+    /// <summary>
+    /// Reads a qrels file in either TREC format (<c>qid iter docid rel</c>, 4 columns) or BEIR .tsv format
+    /// (<c>query-id corpus-id score</c>, 3 columns, optional header), detected from the first non-empty line.
+    /// Gzipped files are unpacked transparently.
+    /// </summary>
+    public static Qrels Load(string path)
+    {
+        Loaders.DataFile.RequireFile(path, "Qrels file");
+        foreach (var (n, line) in Loaders.DataFile.Lines(path))
+        {
+            if (string.IsNullOrWhiteSpace(line))
+            {
+                continue;
+            }
+            var columns = Loaders.DataFile.SplitWhitespace(line).Length;
+            return columns switch
+            {
+                4 => Loaders.TrecFormat.ReadQrels(path),
+                3 => Loaders.BeirLoader.ReadQrels(path),
+                _ => throw Loaders.DataFile.Error(path, n, $"{columns} columns: neither TREC qrels (4 columns) nor BEIR qrels (3 columns)",
+                    "Pass a TREC qrels file ('qid 0 docid rel') or a BEIR qrels .tsv ('query-id corpus-id score')"),
+            };
+        }
+        return new Qrels();
+    }
+
     private static readonly IReadOnlyDictionary<string, int> EmptyJudgments = new Dictionary<string, int>();
 }

@@ -21,7 +21,9 @@ public static partial class SmartLoader
     /// queries 1..225 by position. Queries are therefore identified by position: id "k" is the k-th query in
     /// <c>cran.qry</c>.</item>
     /// <item>Relevance codes are inverted (1 = complete answer, best; 4 = minimum interest). They become graded gains
-    /// 5 - code: 1→4, 2→3, 3→2, 4→1. Rows with code -1 (two in the standard file) carry no usable grade and are dropped.</item>
+    /// 5 - code: 1→4, 2→3, 3→2, 4→1. Rows with code -1 carry no grade and are dropped: the standard file has 225 of
+    /// them, exactly one per query (PROVENANCE.txt's "2 rows" undercounts because of the CRLF), which leaves 1,612
+    /// graded judgments covering all 225 queries.</item>
     /// <item>Files are CRLF; fields may repeat (a few documents have two <c>.A</c>/<c>.W</c> sections); two documents
     /// have an empty <c>.W</c> (their text is then the title).</item>
     /// </list>

@@ -133,6 +133,10 @@ public static class Evaluator
     public static EvaluationResult Evaluate(Qrels qrels, Run run, IEnumerable<Metric> metrics, int relevanceLevel) =>
         Evaluate(qrels, run, metrics, new EvaluationOptions { RelevanceLevel = relevanceLevel });
 
+    /// <summary>Evaluates with metric names (e.g. <c>"ndcg@10"</c>) and a relevance level given directly.</summary>
+    public static EvaluationResult Evaluate(Qrels qrels, Run run, IEnumerable<string> metrics, int relevanceLevel) =>
+        Evaluate(qrels, run, metrics.Select(Metric.Parse), new EvaluationOptions { RelevanceLevel = relevanceLevel });
+
     /// <summary>Evaluates with metric names (e.g. <c>"ndcg@10"</c>).</summary>
     public static EvaluationResult Evaluate(Qrels qrels, Run run, IEnumerable<string> metrics, EvaluationOptions? options = null) =>
         Evaluate(qrels, run, metrics.Select(Metric.Parse), options);

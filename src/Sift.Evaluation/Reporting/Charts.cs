@@ -4,12 +4,86 @@ using ScottPlot;
 namespace Sift.Evaluation;
 
 /// <summary>
-/// PNG charts with ScottPlot 5 (SkiaSharp). Text needs at least one system font; on Debian/Ubuntu CI images install
-/// <c>fonts-dejavu-core</c> (ScottPlot's Linux default family is "DejaVu Sans").
+/// PNG charts with ScottPlot 5 (SkiaSharp). The Linux SkiaSharp native asset ScottPlot uses
+/// (SkiaSharp.NativeAssets.Linux.NoDependencies) does not use fontconfig: it scans <c>/usr/share/fonts/</c>.
+/// With no font there, SkiaSharp draws every label as nothing (no error), so charts would come out without text.
+/// On Debian/Ubuntu CI images install <c>fonts-dejavu-core</c>, or point <see cref="ComparisonOptions.FontFile"/> /
+/// <c>SIFT_CHART_FONT</c> at a .ttf file.
 /// </summary>
 internal static class Charts
 {
-    public static void WriteMetricBars(string path, IReadOnlyList<EvaluationReport> reports, IReadOnlyList<string> metrics, ComparisonOptions options)
+    private const string CustomFontName = "Sift Chart Font";
+    private static readonly Lock FontLock = new();
+    private static readonly Dictionary<string, string> FontNames = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Makes sure chart text can be drawn. Returns null when fine, else a message saying what is missing and the fix.
+    /// <paramref name="fontName"/> is the registered name of the custom font file, or null for ScottPlot's default.
+    /// </summary>
+    public static string? PrepareFonts(ComparisonOptions options, out string? fontName)
+    {
+        fontName = null;
+        var file = options.FontFile ?? Environment.GetEnvironmentVariable("SIFT_CHART_FONT");
+        lock (FontLock)
+        {
+            if (!string.IsNullOrEmpty(file))
+            {
+                if (!File.Exists(file))
+                {
+                    throw new SiftException($"Chart font file not found: '{file}'. Point FontFile / SIFT_CHART_FONT at an existing .ttf or .otf file.");
+                }
+                var full = Path.GetFullPath(file);
+                if (!FontNames.TryGetValue(full, out var name))
+                {
+                    // ScottPlot's font registry is global: register each file once, for the regular and the bold
+                    // style (titles are bold).
+                    name = CustomFontName + " " + FontNames.Count.ToString(CultureInfo.InvariantCulture);
+                    Fonts.AddFontFile(name, full, bold: false, italic: false);
+                    Fonts.AddFontFile(name, full, bold: true, italic: false);
+                    FontNames[full] = name;
+                }
+                fontName = name;
+                return null;
+            }
+            if (!HasUsableFont())
+            {
+                return "Charts were not drawn: no fonts are installed, so their text would be blank. " +
+                       "Install a font package (Debian/Ubuntu: 'apt-get install fonts-dejavu-core') or set SIFT_CHART_FONT to a .ttf file.";
+            }
+            return null;
+        }
+    }
+
+    // FontFamilyCount is not a reliable signal (it is non-zero with an empty /usr/share/fonts); check that the
+    // typeface ScottPlot will actually use has glyphs.
+    private static bool HasUsableFont()
+    {
+        var typeface = Fonts.GetTypeface(Fonts.Default, bold: false, italic: false);
+        return typeface is not null && typeface.GlyphCount > 0 && typeface.ContainsGlyph('0');
+    }
+
+
+    // Not plot.Font.Set(name): in ScottPlot 5.1.x that disposes the typeface it looks up (a cached, shared one) and
+    // changes the global Fonts.Default, which corrupts text in every later chart of the process.
+    private static void ApplyFont(Plot plot, string? name, LabelStyle? valueLabels = null)
+    {
+        if (name is null)
+        {
+            return;
+        }
+        plot.Axes.Title.Label.FontName = name;
+        foreach (var axis in plot.Axes.GetAxes())
+        {
+            axis.Label.FontName = name;
+            axis.TickLabelStyle.FontName = name;
+        }
+        plot.Legend.FontName = name;
+        if (valueLabels is not null)
+        {
+            valueLabels.FontName = name;
+        }
+    }
+    public static void WriteMetricBars(string path, IReadOnlyList<EvaluationReport> reports, IReadOnlyList<string> metrics, ComparisonOptions options, string? fontName)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
@@ -40,7 +114,7 @@ internal static class Charts
         {
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = reports[ri].Configuration, FillColor = palette.GetColor(ri) });
         }
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Bottom);
 
         var max = bars.Count == 0 ? 1.0 : Math.Max(bars.Max(b => b.Value), 1e-6);
         plot.Axes.SetLimitsY(0, max * 1.25);
@@ -48,12 +122,13 @@ internal static class Charts
         plot.Title(options.Title);
         plot.YLabel("score");
 
+        ApplyFont(plot, fontName, barPlot.ValueLabelStyle);
         var width = Math.Max(options.ChartWidth, 120 + bars.Count * 45);
         plot.SavePng(path, width, options.ChartHeight);
     }
 
     public static void WriteDeltaBars(
-        string path, IReadOnlyList<(string QueryId, double Delta)> deltas, string baseline, string challenger, string metric, ComparisonOptions options)
+        string path, IReadOnlyList<(string QueryId, double Delta)> deltas, string baseline, string challenger, string metric, ComparisonOptions options, string? fontName)
     {
         var plot = new Plot();
         var sorted = deltas.OrderByDescending(d => d.Delta).ThenBy(d => d.QueryId, StringComparer.Ordinal).ToList();
@@ -84,6 +159,7 @@ internal static class Charts
         var extent = sorted.Count == 0 ? 1.0 : Math.Max(sorted.Max(d => Math.Abs(d.Delta)), 0.05);
         plot.Axes.SetLimitsY(-extent * 1.1, extent * 1.1);
         plot.Axes.SetLimitsX(-1, Math.Max(sorted.Count, 1));
+        ApplyFont(plot, fontName);
         plot.SavePng(path, options.ChartWidth, options.ChartHeight);
     }
 }

@@ -24,6 +24,12 @@ public sealed record ComparisonOptions
     /// <summary>Per-query differences smaller than this count as ties.</summary>
     public double TieTolerance { get; init; } = 1e-9;
 
+    /// <summary>
+    /// A .ttf/.otf file for chart text. Null = the <c>SIFT_CHART_FONT</c> environment variable, else the system fonts.
+    /// Useful on minimal images without fonts (otherwise install <c>fonts-dejavu-core</c>).
+    /// </summary>
+    public string? FontFile { get; init; }
+
     /// <summary>Chart size in pixels (width is widened for many bars).</summary>
     public int ChartWidth { get; init; } = 900;
     public int ChartHeight { get; init; } = 500;
@@ -39,7 +45,17 @@ public sealed record ComparisonOptions
 public sealed record WinTieLoss(string Configuration, string Metric, int Wins, int Ties, int Losses, double MeanDelta);
 
 /// <summary>What <see cref="ComparisonReport.Write"/> produced.</summary>
-public sealed record ComparisonReportFiles(string MarkdownPath, string ChartPath, IReadOnlyList<string> DeltaChartPaths, IReadOnlyList<WinTieLoss> WinTieLoss);
+/// <param name="MarkdownPath">The Markdown report.</param>
+/// <param name="ChartPath">The metrics bar chart, or null when charts could not be drawn (see <paramref name="Warnings"/>).</param>
+/// <param name="DeltaChartPaths">Per-query delta charts, one per non-baseline configuration.</param>
+/// <param name="WinTieLoss">Win/tie/loss of every non-baseline configuration against the baseline, per metric.</param>
+/// <param name="Warnings">Problems that did not stop the report (e.g. no fonts for chart text); also noted in the Markdown.</param>
+public sealed record ComparisonReportFiles(
+    string MarkdownPath,
+    string? ChartPath,
+    IReadOnlyList<string> DeltaChartPaths,
+    IReadOnlyList<WinTieLoss> WinTieLoss,
+    IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// Writes a Markdown comparison of several configurations: a metrics table, a grouped bar chart (PNG, ScottPlot),
@@ -66,8 +82,19 @@ public static class ComparisonReport
         var metrics = ResolveMetrics(reports, options);
 
         Directory.CreateDirectory(outputDirectory);
-        var chartPath = Path.Combine(outputDirectory, options.FileStem + ".png");
-        Charts.WriteMetricBars(chartPath, reports, metrics, options);
+        var warnings = new List<string>();
+        var fontProblem = Charts.PrepareFonts(options, out var fontName);
+        var drawCharts = fontProblem is null;
+        if (!drawCharts)
+        {
+            warnings.Add(fontProblem!);
+        }
+        string? chartPath = null;
+        if (drawCharts)
+        {
+            chartPath = Path.Combine(outputDirectory, options.FileStem + ".png");
+            Charts.WriteMetricBars(chartPath, reports, metrics, options, fontName);
+        }
 
         var wtl = new List<WinTieLoss>();
         foreach (var challenger in reports.Skip(1))
@@ -80,20 +107,20 @@ public static class ComparisonReport
 
         var deltaPaths = new List<string>();
         var deltaMetric = options.DeltaMetric is null ? metrics[0] : Metric.Parse(options.DeltaMetric).Key;
-        if (options.IncludeDeltaCharts)
+        if (options.IncludeDeltaCharts && drawCharts)
         {
             foreach (var challenger in reports.Skip(1))
             {
                 var path = Path.Combine(outputDirectory, $"{options.FileStem}-delta-{SafeName(challenger.Configuration)}.png");
                 var deltas = PerQueryDeltas(baseline, challenger, deltaMetric);
-                Charts.WriteDeltaBars(path, deltas, baseline.Configuration, challenger.Configuration, deltaMetric, options);
+                Charts.WriteDeltaBars(path, deltas, baseline.Configuration, challenger.Configuration, deltaMetric, options, fontName);
                 deltaPaths.Add(path);
             }
         }
 
         var mdPath = Path.Combine(outputDirectory, options.FileStem + ".md");
-        File.WriteAllText(mdPath, BuildMarkdown(reports, metrics, wtl, chartPath, deltaPaths, deltaMetric, options));
-        return new ComparisonReportFiles(mdPath, chartPath, deltaPaths, wtl);
+        File.WriteAllText(mdPath, BuildMarkdown(reports, metrics, wtl, chartPath, deltaPaths, deltaMetric, warnings, options));
+        return new ComparisonReportFiles(mdPath, chartPath, deltaPaths, wtl, warnings);
     }
 
     /// <summary>Win/tie/loss of <paramref name="challenger"/> against <paramref name="baseline"/> over the queries both evaluated.</summary>
@@ -170,7 +197,7 @@ public static class ComparisonReport
 
     private static string BuildMarkdown(
         IReadOnlyList<EvaluationReport> reports, IReadOnlyList<string> metrics, IReadOnlyList<WinTieLoss> wtl,
-        string chartPath, IReadOnlyList<string> deltaPaths, string deltaMetric, ComparisonOptions options)
+        string? chartPath, IReadOnlyList<string> deltaPaths, string deltaMetric, IReadOnlyList<string> warnings, ComparisonOptions options)
     {
         var ci = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -217,7 +244,14 @@ public static class ComparisonReport
             sb.Append(' ').Append(r.QueryCount.ToString(ci)).AppendLine(" |");
         }
         sb.AppendLine();
-        sb.Append("![metrics per configuration](").Append(Path.GetFileName(chartPath)).AppendLine(")").AppendLine();
+        if (chartPath is not null)
+        {
+            sb.Append("![metrics per configuration](").Append(Path.GetFileName(chartPath)).AppendLine(")").AppendLine();
+        }
+        foreach (var w in warnings)
+        {
+            sb.Append("> **Note:** ").AppendLine(w).AppendLine();
+        }
 
         if (wtl.Count > 0)
         {

@@ -70,7 +70,7 @@ internal sealed class BpeModel : IModel
         {
             CharClass.ReadCodePoint(piece, i, out int len);
             bool first = i == 0, last = i + len == piece.Length;
-            var ch = piece.Slice(i, len);
+            scoped ReadOnlySpan<char> ch = piece.Slice(i, len);
             int id;
             bool found;
             if ((!first && _prefix != null) || (last && _suffix != null))

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Sift.Tokenizers.Text;
 
@@ -13,8 +14,7 @@ internal sealed class PrecompiledNormalizer : INormalizer
 {
     private readonly uint[] _trie;
     private readonly byte[] _normalized;
-    private readonly Dictionary<int, string> _replacements = new();
-    private readonly Lock _lock = new();
+    private readonly ConcurrentDictionary<int, string> _replacements = new();
 
     public PrecompiledNormalizer(byte[] charsmap, string source)
     {
@@ -63,15 +63,12 @@ internal sealed class PrecompiledNormalizer : INormalizer
         if (!System.Text.Encoding.UTF8.TryGetBytes(chunk, buf, out n)) return null;
         int index = FirstPrefixMatch(buf[..n]);
         if (index < 0 || index >= _normalized.Length) return null;
-        lock (_lock)
+        return _replacements.GetOrAdd(index, static (i, blob) =>
         {
-            if (_replacements.TryGetValue(index, out var cached)) return cached;
-            int end = Array.IndexOf(_normalized, (byte)0, index);
-            if (end < 0) end = _normalized.Length;
-            var s = System.Text.Encoding.UTF8.GetString(_normalized, index, end - index);
-            _replacements[index] = s;
-            return s;
-        }
+            int end = Array.IndexOf(blob, (byte)0, i);
+            if (end < 0) end = blob.Length;
+            return System.Text.Encoding.UTF8.GetString(blob, i, end - i);
+        }, _normalized);
     }
 
     public NormalizedString Normalize(NormalizedString input)

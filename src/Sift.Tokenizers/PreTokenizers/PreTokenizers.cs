@@ -212,7 +212,8 @@ internal sealed class MetaspacePreTokenizer(char replacement, string prependSche
         {
             if (ns.IsEmpty) continue;
             var span = ns.Span;
-            bool prepend = span[0] != replacement && (prependScheme == "always" || (prependScheme == "first" && ns.OrigStart == 0));
+            // HF replaces spaces first, then prepends only if the result does not already start with the replacement.
+            bool prepend = span[0] != replacement && span[0] != ' ' && (prependScheme == "always" || (prependScheme == "first" && ns.OrigStart == 0));
             var b = new NsBuilder(span.Length + 1);
             if (prepend)
             {

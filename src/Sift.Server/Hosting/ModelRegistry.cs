@@ -1,0 +1,241 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Sift.Onnx;
+using Sift.Server.Batching;
+using Sift.Server.Http;
+using Sift.Server.Observability;
+
+namespace Sift.Server.Hosting;
+
+/// <summary>A loaded model and the backend (batching queue or direct) that runs it.</summary>
+public sealed class ServedModel
+{
+    internal ServedModel(string name, CrossEncoder encoder, IInferenceBackend backend)
+    {
+        Name = name;
+        Encoder = encoder;
+        Backend = backend;
+    }
+
+    /// <summary>The name requests select it by.</summary>
+    public string Name { get; }
+
+    public CrossEncoder Encoder { get; }
+
+    public IInferenceBackend Backend { get; }
+}
+
+/// <summary>Lifecycle of the served models.</summary>
+public enum ServerState { Loading, Ready, Failed, Stopping }
+
+/// <summary>
+/// The models (and optional search pipeline) this server serves. Filled in the background by
+/// <see cref="ModelLoaderService"/> so the HTTP port opens at once and /health says 503 until every model
+/// is loaded and has scored one warm-up batch.
+/// </summary>
+public sealed class ModelRegistry
+{
+    private volatile IReadOnlyList<ServedModel> _models = [];
+    private volatile ServerState _state = ServerState.Loading;
+
+    public ServerState State => _state;
+
+    /// <summary>Why loading failed (a user-facing message), when <see cref="State"/> is Failed.</summary>
+    public string? FailureMessage { get; private set; }
+
+    public IReadOnlyList<ServedModel> Models => _models;
+
+    /// <summary>The retrieve → rerank pipeline for /search, when the server has an index.</summary>
+    public SearchService? Search { get; private set; }
+
+    internal void SetReady(IReadOnlyList<ServedModel> models, SearchService? search)
+    {
+        _models = models;
+        Search = search;
+        _state = ServerState.Ready;
+    }
+
+    internal void SetFailed(string message)
+    {
+        FailureMessage = message;
+        _state = ServerState.Failed;
+    }
+
+    internal void SetStopping() => _state = ServerState.Stopping;
+
+    /// <summary>The model a request names (null: the default, the first one), or an error response.</summary>
+    public ServedModel Resolve(string? name)
+    {
+        EnsureReady();
+        var models = _models;
+        if (name is null)
+        {
+            return models[0];
+        }
+        foreach (var m in models)
+        {
+            if (string.Equals(m.Name, name, StringComparison.Ordinal))
+            {
+                return m;
+            }
+        }
+        throw new ApiException(StatusCodes.Status404NotFound, "model_not_found",
+            $"model '{name}' is not served here; available: {string.Join(", ", models.Select(m => m.Name))}", "model");
+    }
+
+    /// <summary>Throws 503 while models are loading (or failed to load, or the server is stopping).</summary>
+    public void EnsureReady()
+    {
+        switch (_state)
+        {
+            case ServerState.Ready:
+                return;
+            case ServerState.Loading:
+                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "model_loading", "the model is still loading; retry shortly") { RetryAfterSeconds = 2 };
+            case ServerState.Failed:
+                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "unhealthy", "the model failed to load: " + FailureMessage);
+            default:
+                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the server is shutting down");
+        }
+    }
+}
+
+/// <summary>
+/// Loads the models in the background, warms each up with one scored batch, starts their batching workers and
+/// marks the registry ready. On shutdown (after Kestrel has drained in-flight requests) it stops the workers,
+/// which finish everything already queued, and releases the ONNX sessions.
+/// </summary>
+internal sealed class ModelLoaderService : IHostedService
+{
+    private readonly ServerOptions _options;
+    private readonly ModelRegistry _registry;
+    private readonly ServerMetrics _metrics;
+    private readonly ILogger<ModelLoaderService> _logger;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly List<CrossEncoder> _encoders = [];
+    private readonly List<IInferenceBackend> _backends = [];
+    private Task? _loading;
+    private readonly CancellationTokenSource _stop = new();
+
+    public ModelLoaderService(ServerOptions options, ModelRegistry registry, ServerMetrics metrics, ILogger<ModelLoaderService> logger,
+        IHostApplicationLifetime lifetime, ILoggerFactory loggerFactory)
+    {
+        _options = options;
+        _registry = registry;
+        _metrics = metrics;
+        _logger = logger;
+        _lifetime = lifetime;
+        _loggerFactory = loggerFactory;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _loading = Task.Run(async () =>
+        {
+            if (_options.BeforeLoad is { } gate)
+            {
+                try
+                {
+                    await gate(_stop.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+            Load(_stop.Token);
+        }, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    private void Load(CancellationToken ct)
+    {
+        try
+        {
+            var served = new List<ServedModel>();
+            foreach (var spec in _options.Models)
+            {
+                ct.ThrowIfCancellationRequested();
+                var encoder = CrossEncoder.Load(spec.Path, new CrossEncoderOptions
+                {
+                    Precision = _options.Precision,
+                    IntraOpThreads = _options.Threads,
+                    BatchSize = _options.MaxBatchRequests,
+                    MaxLength = _options.MaxLength,
+                });
+                lock (_encoders)
+                {
+                    _encoders.Add(encoder);
+                }
+                var name = spec.Name ?? encoder.Model.Name;
+                if (served.Any(s => s.Name == name))
+                {
+                    throw new SiftException($"two models are named '{name}'; name them apart with --model NAME=DIR.");
+                }
+                // Warm-up: one scored batch, so the first real request does not pay for graph setup.
+                _ = encoder.PredictEncoded([encoder.EncodePair("warm up", "warm up the model")], ct);
+                IInferenceBackend backend = _options.DynamicBatching
+                    ? new DynamicBatcher(encoder, name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1)),
+                        _metrics, _loggerFactory.CreateLogger<DynamicBatcher>())
+                    : new DirectBackend(encoder, name, _metrics);
+                lock (_encoders)
+                {
+                    _backends.Add(backend);
+                }
+                served.Add(new ServedModel(name, encoder, backend));
+                _logger.LogInformation("Loaded model {Name} from {Path} (max length {MaxLength}, {Labels} label(s), {Precision}, dynamic batching {Batching})",
+                    name, encoder.Model.Root, encoder.MaxLength, encoder.NumLabels, _options.Precision, _options.DynamicBatching ? "on" : "off");
+            }
+            SearchService? search = null;
+            if (_options.IndexPath is { } index)
+            {
+                search = SearchService.Open(index, served[0], _options);
+                _logger.LogInformation("Opened index {Index} for /search", index);
+            }
+            _registry.SetReady(served, search);
+            _logger.LogInformation("Ready");
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            var message = ex is SiftException or ArgumentException or Sift.Tokenizers.TokenizerException or IOException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
+            _registry.SetFailed(message);
+            _logger.LogError("Could not load the model: {Message}", message);
+            if (_options.ExitOnLoadFailure)
+            {
+                Environment.ExitCode = 2;
+                _lifetime.StopApplication();
+            }
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loading is not null)
+        {
+            await _loading.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        _registry.SetStopping();
+        List<IInferenceBackend> backends;
+        lock (_encoders)
+        {
+            backends = [.. _backends];
+        }
+        // Workers finish what is queued before they return (drain), bounded by the host's shutdown timeout.
+        await Task.WhenAll(backends.Select(b => b.DisposeAsync().AsTask())).WaitAsync(cancellationToken).ConfigureAwait(false);
+        _registry.Search?.Dispose();
+        lock (_encoders)
+        {
+            foreach (var e in _encoders)
+            {
+                e.Dispose();
+            }
+            _encoders.Clear();
+        }
+    }
+}

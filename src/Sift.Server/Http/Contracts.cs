@@ -1,0 +1,94 @@
+using System.Text.Json;
+
+// Wire types. Property names are written in snake_case (see SiftServer's JSON options); null members are omitted.
+// Requests are parsed by hand (JsonBody) for precise errors; these request records describe them in the OpenAPI document.
+namespace Sift.Server.Http;
+
+/// <summary>TEI <c>POST /rerank</c> request.</summary>
+/// <param name="Query">The query.</param>
+/// <param name="Texts">Documents to score against the query.</param>
+/// <param name="RawScores">Raw logits instead of the model's activation (sigmoid for one-label models).</param>
+/// <param name="ReturnText">Echo each text in its result.</param>
+/// <param name="Truncate">Cut query + text to the model's max length; false: over-long input is a 413.</param>
+/// <param name="TruncationDirection">"Right" (default) or "Left".</param>
+/// <param name="Model">Optional: which served model (default: the first).</param>
+public sealed record TeiRerankRequest(string Query, IReadOnlyList<string> Texts, bool RawScores = false, bool ReturnText = false,
+    bool Truncate = false, string TruncationDirection = "Right", string? Model = null);
+
+/// <summary>One TEI rank: position in <c>texts</c>, score, and the text when asked for.</summary>
+public sealed record TeiRank(int Index, float Score, string? Text = null);
+
+/// <summary>Cohere (v1/v2) and Jina rerank request.</summary>
+/// <param name="Model">Served model name (default: the first).</param>
+/// <param name="Query">The query.</param>
+/// <param name="Documents">Strings, or objects with a "text" string.</param>
+/// <param name="TopN">Return only the best N (default: all).</param>
+/// <param name="ReturnDocuments">Include each document's text in its result (default false).</param>
+/// <param name="MaxTokensPerDoc">Cut each document to this many tokens before scoring (pairs are always cut to the model's max length).</param>
+public sealed record CohereRerankRequest(string? Model, string Query, IReadOnlyList<JsonElement> Documents, int? TopN = null,
+    bool ReturnDocuments = false, int? MaxTokensPerDoc = null);
+
+/// <summary>Cohere/Jina rerank response: the union of both shapes (Cohere's id/meta, Jina's model/usage).</summary>
+public sealed record CohereRerankResponse(string Id, string Model, IReadOnlyList<CohereResult> Results, CohereMeta Meta, Usage Usage);
+
+public sealed record CohereResult(int Index, float RelevanceScore, CohereDocument? Document = null);
+
+public sealed record CohereDocument(string Text);
+
+public sealed record CohereMeta(ApiVersion ApiVersion, BilledUnits BilledUnits, TokenCounts Tokens);
+
+public sealed record ApiVersion(string Version);
+
+public sealed record BilledUnits(int SearchUnits);
+
+public sealed record TokenCounts(int InputTokens, int OutputTokens);
+
+public sealed record Usage(int TotalTokens);
+
+/// <summary><c>POST /search</c> request.</summary>
+/// <param name="Query">The query.</param>
+/// <param name="Mode">bm25, dense or hybrid (default: hybrid when the index has vectors, else bm25).</param>
+/// <param name="TopN">Candidates from the first stage handed to the reranker (default 100).</param>
+/// <param name="TopK">Results returned (default 10).</param>
+/// <param name="Threshold">Drop results whose rerank score is below this.</param>
+public sealed record SearchRequest(string Query, string? Mode = null, int TopN = 100, int TopK = 10, float? Threshold = null);
+
+public sealed record SearchResponse(string Query, string Mode, string Model, int Candidates, IReadOnlyList<SearchHitDto> Results, SearchTimingsDto Timings);
+
+public sealed record SearchHitDto(string? Id, int Rank, float Score, int Stage1Rank, float Stage1Score, string Text, string? Title);
+
+public sealed record SearchTimingsDto(double RetrieveMs, double RerankMs, double TotalMs);
+
+/// <summary>TEI-style <c>GET /info</c>.</summary>
+public sealed record InfoResponse(
+    string ModelId,
+    string? ModelSha,
+    string ModelDtype,
+    ModelTypeInfo ModelType,
+    int MaxConcurrentRequests,
+    int MaxInputLength,
+    int MaxBatchTokens,
+    int MaxBatchRequests,
+    int MaxClientBatchSize,
+    long MaxPayloadBytes,
+    bool AutoTruncate,
+    bool DynamicBatching,
+    bool ApiKeyRequired,
+    string Version,
+    IReadOnlyList<ModelInfo> Models,
+    SearchInfo? Search);
+
+public sealed record ModelTypeInfo(RerankerInfo Reranker);
+
+public sealed record RerankerInfo(IReadOnlyDictionary<string, string> Id2label, IReadOnlyDictionary<string, int> Label2id);
+
+public sealed record ModelInfo(string Name, string Path, string OnnxPath, int NumLabels, int MaxLength, string Precision, string Activation, bool UsesTokenTypeIds);
+
+public sealed record SearchInfo(string Index, bool Dense, string DefaultMode);
+
+public sealed record HealthResponse(string Status);
+
+/// <summary>Every error: <c>{"error": {"code", "message", "field"?}, "error_type"}</c>.</summary>
+public sealed record ErrorResponse(ErrorDetail Error, string ErrorType);
+
+public sealed record ErrorDetail(string Code, string Message, string? Field = null);

@@ -1,0 +1,185 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Sift.Server.Hosting;
+using Sift.Server.Scoring;
+
+namespace Sift.Server.Http;
+
+/// <summary>The HTTP surface: TEI, Cohere/Jina, search, health, info.</summary>
+internal static class Endpoints
+{
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapPost("/rerank", (Func<HttpContext, Task<IResult>>)TeiRerank)
+            .WithName("rerank").WithSummary("Rerank texts for a query (Hugging Face TEI API).")
+            .Accepts<TeiRerankRequest>("application/json")
+            .Produces<List<TeiRank>>()
+            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
+            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+
+        app.MapPost("/v1/rerank", (Func<HttpContext, Task<IResult>>)(c => CohereRerank(c, "1")))
+            .WithName("rerank_v1").WithSummary("Rerank documents (Cohere v1 / Jina API).")
+            .Accepts<CohereRerankRequest>("application/json")
+            .Produces<CohereRerankResponse>()
+            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
+            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+
+        app.MapPost("/v2/rerank", (Func<HttpContext, Task<IResult>>)(c => CohereRerank(c, "2")))
+            .WithName("rerank_v2").WithSummary("Rerank documents (Cohere v2 API).")
+            .Accepts<CohereRerankRequest>("application/json")
+            .Produces<CohereRerankResponse>()
+            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
+            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+
+        app.MapPost("/search", (Func<HttpContext, Task<IResult>>)Search)
+            .WithName("search").WithSummary("Retrieve from the server's index and rerank (needs --index).")
+            .Accepts<SearchRequest>("application/json")
+            .Produces<SearchResponse>()
+            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
+            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+
+        app.MapGet("/health", Health)
+            .WithName("health").WithSummary("200 once every model is loaded and warmed up; 503 before.")
+            .Produces<HealthResponse>().Produces<ErrorResponse>(503);
+
+        app.MapGet("/info", Info)
+            .WithName("info").WithSummary("Served models and limits (TEI's /info shape, plus Sift's fields).")
+            .Produces<InfoResponse>().Produces<ErrorResponse>(503);
+
+        app.MapFallback((HttpContext c) => throw new ApiException(StatusCodes.Status404NotFound, "not_found",
+            $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json")).ExcludeFromDescription();
+    }
+
+    private static ServerOptions Options(HttpContext c) => c.RequestServices.GetRequiredService<ServerOptions>();
+    private static ModelRegistry Registry(HttpContext c) => c.RequestServices.GetRequiredService<ModelRegistry>();
+
+    private static async Task<JsonDocument> ReadBody(HttpContext c) =>
+        await JsonBody.ReadAsync(c.Request, Options(c).MaxPayloadBytes, c.RequestAborted).ConfigureAwait(false);
+
+    private static async Task<IResult> TeiRerank(HttpContext c)
+    {
+        var registry = Registry(c);
+        registry.EnsureReady();
+        using var lease = c.RequestServices.GetRequiredService<ConcurrencyLimiter>().Enter();
+        using var doc = await ReadBody(c).ConfigureAwait(false);
+        var root = JsonBody.RequireObject(doc);
+        var query = JsonBody.RequireString(root, "query");
+        var texts = JsonBody.RequireStringArray(root, "texts", Options(c).MaxClientBatchSize);
+        var raw = JsonBody.OptionalBool(root, "raw_scores", false);
+        var returnText = JsonBody.OptionalBool(root, "return_text", false);
+        var truncate = JsonBody.OptionalBool(root, "truncate", false);
+        var direction = JsonBody.OptionalString(root, "truncation_direction") switch
+        {
+            null => TruncationDirection.Right,
+            var d when d.Equals("right", StringComparison.OrdinalIgnoreCase) => TruncationDirection.Right,
+            var d when d.Equals("left", StringComparison.OrdinalIgnoreCase) => TruncationDirection.Left,
+            var d => throw ApiException.Invalid("truncation_direction", $"'truncation_direction' must be \"Right\" or \"Left\" (got \"{d}\")"),
+        };
+        var model = registry.Resolve(JsonBody.OptionalString(root, "model"));
+
+        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, texts, truncate, direction, null, "texts"), c.RequestAborted).ConfigureAwait(false);
+        var scores = scored.Logits.Select(l => PairScorer.Score(model.Encoder, l, raw)).ToArray();
+        var ranks = PairScorer.Rank(scores).Select(i => new TeiRank(i, scores[i], returnText ? texts[i] : null)).ToList();
+        c.Response.Headers["x-prompt-tokens"] = scored.Tokens.ToString(CultureInfo.InvariantCulture);
+        return TypedResults.Ok(ranks);
+    }
+
+    private static async Task<IResult> CohereRerank(HttpContext c, string apiVersion)
+    {
+        var registry = Registry(c);
+        registry.EnsureReady();
+        using var lease = c.RequestServices.GetRequiredService<ConcurrencyLimiter>().Enter();
+        using var doc = await ReadBody(c).ConfigureAwait(false);
+        var root = JsonBody.RequireObject(doc);
+        var model = registry.Resolve(JsonBody.OptionalString(root, "model"));
+        var query = JsonBody.RequireString(root, "query");
+        var documents = JsonBody.RequireDocuments(root, "documents", Options(c).MaxClientBatchSize);
+        var topN = JsonBody.OptionalInt(root, "top_n", min: 1);
+        var returnDocuments = JsonBody.OptionalBool(root, "return_documents", false);
+        var maxTokensPerDoc = JsonBody.OptionalInt(root, "max_tokens_per_doc", min: 1);
+
+        // Cohere and Jina never refuse long documents: pairs are always cut to the model's max length.
+        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, documents, true, TruncationDirection.Right, maxTokensPerDoc, "documents"), c.RequestAborted).ConfigureAwait(false);
+        var scores = scored.Logits.Select(l => PairScorer.Score(model.Encoder, l, raw: false)).ToArray();
+        IEnumerable<int> order = PairScorer.Rank(scores);
+        if (topN is { } n)
+        {
+            order = order.Take(n);
+        }
+        var results = order.Select(i => new CohereResult(i, scores[i], returnDocuments ? new CohereDocument(documents[i]) : null)).ToList();
+        return TypedResults.Ok(new CohereRerankResponse(
+            Guid.NewGuid().ToString(),
+            model.Name,
+            results,
+            new CohereMeta(new ApiVersion(apiVersion), new BilledUnits(1), new TokenCounts(scored.Tokens, 0)),
+            new Usage(scored.Tokens)));
+    }
+
+    private static async Task<IResult> Search(HttpContext c)
+    {
+        var registry = Registry(c);
+        registry.EnsureReady();
+        var search = registry.Search ?? throw new ApiException(StatusCodes.Status404NotFound, "no_index",
+            "this server has no index; start it with --index DIR to enable /search");
+        using var lease = c.RequestServices.GetRequiredService<ConcurrencyLimiter>().Enter();
+        using var doc = await ReadBody(c).ConfigureAwait(false);
+        var root = JsonBody.RequireObject(doc);
+        var query = JsonBody.RequireString(root, "query");
+        var mode = JsonBody.OptionalString(root, "mode")?.ToLowerInvariant();
+        var topN = JsonBody.OptionalInt(root, "top_n", min: 1) ?? 100;
+        var topK = JsonBody.OptionalInt(root, "top_k", min: 1) ?? 10;
+        if (topN > Options(c).MaxClientBatchSize)
+        {
+            throw ApiException.TooLarge("too_many_documents", $"'top_n' ({topN}) is more than the server's limit of {Options(c).MaxClientBatchSize} (--max-client-batch-size)", "top_n");
+        }
+        var threshold = JsonBody.OptionalFloat(root, "threshold");
+        var result = await search.SearchAsync(query, mode, topN, topK, threshold, c.RequestAborted).ConfigureAwait(false);
+        var hits = result.Hits.Select(h => new SearchHitDto(h.Document.Id, h.Rank, h.Score, h.Stage1Rank, h.Stage1Score, h.Document.Text, h.Document.Title)).ToList();
+        return TypedResults.Ok(new SearchResponse(query, mode ?? search.DefaultMode, registry.Models[0].Name, result.Candidates, hits,
+            new SearchTimingsDto(result.Timings.RetrieveMs, result.Timings.RerankMs, result.Timings.TotalMs)));
+    }
+
+    private static IResult Health(HttpContext c)
+    {
+        var registry = Registry(c);
+        registry.EnsureReady(); // 503 with the reason otherwise
+        return TypedResults.Ok(new HealthResponse("ok"));
+    }
+
+    private static IResult Info(HttpContext c)
+    {
+        var registry = Registry(c);
+        registry.EnsureReady();
+        var o = Options(c);
+        var first = registry.Models[0].Encoder;
+        var labels = Enumerable.Range(0, first.NumLabels).ToDictionary(i => i.ToString(CultureInfo.InvariantCulture), i => LabelName(first, i));
+        var precision = o.Precision.ToString().ToLowerInvariant();
+        var models = registry.Models.Select(m => new ModelInfo(m.Name, m.Encoder.Model.Root, m.Encoder.Model.OnnxPath, m.Encoder.NumLabels,
+            m.Encoder.MaxLength, precision, m.Encoder.Activation.ToString().ToLowerInvariant(), m.Encoder.UsesTokenTypeIds)).ToList();
+        var search = registry.Search is { } s ? new SearchInfo(s.IndexPath, s.HasDense, s.DefaultMode) : null;
+        return TypedResults.Ok(new InfoResponse(
+            registry.Models[0].Name,
+            null,
+            o.Precision == Onnx.ModelPrecision.Int8 ? "int8" : "float32",
+            new ModelTypeInfo(new RerankerInfo(labels, labels.ToDictionary(kv => kv.Value, kv => int.Parse(kv.Key, CultureInfo.InvariantCulture)))),
+            o.MaxConcurrentRequests,
+            first.MaxLength,
+            o.MaxBatchTokens,
+            o.MaxBatchRequests,
+            o.MaxClientBatchSize,
+            o.MaxPayloadBytes,
+            false,
+            o.DynamicBatching,
+            o.ApiKey is not null,
+            typeof(Endpoints).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+            models,
+            search));
+    }
+
+    private static string LabelName(Onnx.CrossEncoder encoder, int i) =>
+        encoder.Model.Config["id2label"]?[i.ToString(CultureInfo.InvariantCulture)]?.GetValue<string>() ?? $"LABEL_{i}";
+}
