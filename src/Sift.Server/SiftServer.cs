@@ -112,9 +112,10 @@ public static class SiftServer
             try
             {
                 var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
+                var registry = app.Services.GetRequiredService<ModelRegistry>();
                 using var reg = cancellationToken.Register(() => lifetime.StopApplication());
-                await app.RunAsync().ConfigureAwait(false);
-                return app.Services.GetRequiredService<ModelRegistry>().State == ServerState.Failed ? 2 : 0;
+                await app.RunAsync().ConfigureAwait(false); // disposes the app's services when it returns
+                return registry.State == ServerState.Failed ? 2 : 0;
             }
             finally
             {

@@ -217,14 +217,20 @@ public sealed class BehaviourTests
     [Fact]
     public async Task A_client_that_disconnects_cancels_its_queued_work()
     {
-        await using var server = await ServerHarness.StartAsync(ServerHarness.Options(o => o with { MaxBatchRequests = 8 }));
+        // The MiniLM-sized fixture is slow enough (one thread) that the big request keeps the worker busy for seconds.
+        await using var server = await ServerHarness.StartAsync(ServerHarness.Options(o => o with
+        {
+            MaxBatchRequests = 8,
+            Models = [new ModelSpec(null, Sift.Testing.TestPaths.Fixture("ce-minilm-l6-arch"))],
+        }));
         // A big request keeps the worker busy; the second client gives up while its pairs are still queued.
-        var big = server.PostJsonAsync("/rerank", new { query = "busy", texts = Enumerable.Range(0, 600).Select(i => Corpus.Long(120) + i).ToArray(), truncate = true });
+        var big = server.PostJsonAsync("/rerank", new { query = "busy", texts = Enumerable.Range(0, 200).Select(i => Corpus.Long(60) + i).ToArray(), truncate = true });
         var registry = server.Service<ModelRegistry>();
         await WaitUntil(() => registry.Models[0].Backend.QueueDepth > 0);
         using var cts = new CancellationTokenSource();
         var small = server.PostJsonAsync("/rerank", new { query = "gone", texts = Enumerable.Range(0, 50).Select(i => "doc " + i).ToArray() }, cts.Token);
-        await WaitUntil(() => registry.Models[0].Backend.QueueDepth >= 650 || big.IsCompleted);
+        var batcher = Assert.IsType<Sift.Server.Batching.DynamicBatcher>(registry.Models[0].Backend);
+        await WaitUntil(() => batcher.EnqueuedPairs >= 250 || big.IsCompleted);
         Assert.False(big.IsCompleted, "the busy request finished too soon for this test");
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => small);
@@ -233,8 +239,8 @@ public sealed class BehaviourTests
         await WaitUntil(() => registry.Models[0].Backend.QueueDepth == 0);
 
         var metrics = await (await server.Client.GetAsync("/metrics")).Content.ReadAsStringAsync();
-        Assert.Contains("sift_pairs_cancelled_total{model=\"ce-bert-tiny\"} 50", metrics);
-        Assert.Contains("sift_pairs_scored_total{model=\"ce-bert-tiny\"} 600", metrics);
+        Assert.Contains("sift_pairs_cancelled_total{model=\"ce-minilm-l6-arch\"} 50", metrics);
+        Assert.Contains("sift_pairs_scored_total{model=\"ce-minilm-l6-arch\"} 200", metrics);
     }
 
     [Fact]

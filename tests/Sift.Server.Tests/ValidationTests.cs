@@ -17,6 +17,16 @@ public sealed class ValidationTests(TinyServerFixture fx)
     }
 
     [Fact]
+    public async Task Any_content_type_is_read_as_json()
+    {
+        // curl -d sends application/x-www-form-urlencoded; clients that forget the header still get an answer.
+        using var form = await fx.Server.Client.PostAsync("/rerank", new StringContent("{\"query\": \"q\", \"texts\": [\"a\"]}", System.Text.Encoding.UTF8, "application/x-www-form-urlencoded"));
+        Assert.Equal(HttpStatusCode.OK, form.StatusCode);
+        using var none = await fx.Server.Client.PostAsync("/v1/rerank", new GatedContent("{\"query\": \"q\", \"documents\": [\"a\"]}"));
+        Assert.Equal(HttpStatusCode.OK, none.StatusCode);
+    }
+
+    [Fact]
     public async Task Empty_body_is_400()
     {
         using var response = await fx.Server.PostRawAsync("/rerank", "");

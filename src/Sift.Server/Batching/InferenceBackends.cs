@@ -41,7 +41,7 @@ internal sealed class DirectBackend : IInferenceBackend
     public Task<float[][]> PredictAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        Interlocked.Add(ref _pending, encodings.Count);
+        _metrics.QueueDepth.WithLabels(_model).Set(Interlocked.Add(ref _pending, encodings.Count));
         return Task.Run(() =>
         {
             try
@@ -56,7 +56,7 @@ internal sealed class DirectBackend : IInferenceBackend
             }
             finally
             {
-                Interlocked.Add(ref _pending, -encodings.Count);
+                _metrics.QueueDepth.WithLabels(_model).Set(Interlocked.Add(ref _pending, -encodings.Count));
             }
         }, cancellationToken);
     }
@@ -110,6 +110,11 @@ internal sealed class DynamicBatcher : IInferenceBackend
 
     public int QueueDepth => Volatile.Read(ref _queued);
 
+    /// <summary>Pairs ever accepted into the queue (monotonic).</summary>
+    internal long EnqueuedPairs => Interlocked.Read(ref _enqueued);
+
+    private long _enqueued;
+
     public Task<float[][]> PredictAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -119,7 +124,11 @@ internal sealed class DynamicBatcher : IInferenceBackend
         }
         var job = new Job(encodings, cancellationToken);
         AddQueued(encodings.Count);
-        if (!_channel.Writer.TryWrite(job))
+        if (_channel.Writer.TryWrite(job))
+        {
+            Interlocked.Add(ref _enqueued, encodings.Count);
+        }
+        else
         {
             AddQueued(-encodings.Count);
             // Only reachable past --max-concurrent-requests or while shutting down: never queue without bound.

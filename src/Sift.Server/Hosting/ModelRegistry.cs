@@ -62,7 +62,13 @@ public sealed class ModelRegistry
         _state = ServerState.Failed;
     }
 
-    internal void SetStopping() => _state = ServerState.Stopping;
+    internal void SetStopping()
+    {
+        if (_state == ServerState.Ready)
+        {
+            _state = ServerState.Stopping;
+        }
+    }
 
     /// <summary>The model a request names (null: the default, the first one), or an error response.</summary>
     public ServedModel Resolve(string? name)

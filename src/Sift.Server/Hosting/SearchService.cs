@@ -65,7 +65,7 @@ public sealed class SearchService : IDisposable
         }
         catch (SiftException ex)
         {
-            throw ApiException.Invalid(ex.Message.StartsWith("top-n", StringComparison.Ordinal) ? "top_n" : "top_k", ex.Message.Replace("--top-", "top_", StringComparison.Ordinal));
+            throw ApiException.Invalid(ex.Message.StartsWith("top-n", StringComparison.Ordinal) ? "top_n" : "top_k", ex.Message.Replace("--top-", "top_", StringComparison.Ordinal).Replace("top-k", "top_k", StringComparison.Ordinal).Replace("top-n", "top_n", StringComparison.Ordinal));
         }
         var pipeline = new SearchPipeline(retriever, _reranker, options);
         return await pipeline.SearchAsync(query, options, cancellationToken).ConfigureAwait(false);

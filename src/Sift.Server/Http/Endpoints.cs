@@ -16,28 +16,28 @@ internal static class Endpoints
     {
         app.MapPost("/rerank", (Func<HttpContext, Task<IResult>>)TeiRerank)
             .WithName("rerank").WithSummary("Rerank texts for a query (Hugging Face TEI API).")
-            .Accepts<TeiRerankRequest>("application/json")
+            .Accepts<TeiRerankRequest>("application/json", "*/*")
             .Produces<List<TeiRank>>()
             .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
             .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
 
         app.MapPost("/v1/rerank", (Func<HttpContext, Task<IResult>>)(c => CohereRerank(c, "1")))
             .WithName("rerank_v1").WithSummary("Rerank documents (Cohere v1 / Jina API).")
-            .Accepts<CohereRerankRequest>("application/json")
+            .Accepts<CohereRerankRequest>("application/json", "*/*")
             .Produces<CohereRerankResponse>()
             .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
             .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
 
         app.MapPost("/v2/rerank", (Func<HttpContext, Task<IResult>>)(c => CohereRerank(c, "2")))
             .WithName("rerank_v2").WithSummary("Rerank documents (Cohere v2 API).")
-            .Accepts<CohereRerankRequest>("application/json")
+            .Accepts<CohereRerankRequest>("application/json", "*/*")
             .Produces<CohereRerankResponse>()
             .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
             .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
 
         app.MapPost("/search", (Func<HttpContext, Task<IResult>>)Search)
             .WithName("search").WithSummary("Retrieve from the server's index and rerank (needs --index).")
-            .Accepts<SearchRequest>("application/json")
+            .Accepts<SearchRequest>("application/json", "*/*")
             .Produces<SearchResponse>()
             .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
             .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);

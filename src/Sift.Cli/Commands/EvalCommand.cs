@@ -1,0 +1,169 @@
+using System.CommandLine;
+using Sift.Evaluation;
+using Sift.Evaluation.Loaders;
+using Sift.Hosting;
+using Sift.Onnx;
+using Spectre.Console;
+
+namespace Sift.Cli.Commands;
+
+/// <summary><c>sift eval</c>: quality on standard benchmarks (BEIR, TREC DL candidate lists, Cranfield, CISI).</summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var dataset = new Option<DirectoryInfo?>("--dataset") { Description = "BEIR folder (corpus.jsonl, queries.jsonl, qrels/), Cranfield or CISI folder." };
+        var split = new Option<string>("--split") { Description = "BEIR qrels split.", DefaultValueFactory = _ => "test" };
+        var candidates = new Option<FileInfo?>("--candidates") { Description = "Candidate-list JSON to rerank (e.g. retrieve_results_dl19_top100.json)." };
+        var qrels = new Option<FileInfo?>("--qrels") { Description = "TREC or BEIR qrels for --candidates." };
+        var mode = new Option<RetrievalMode>("--mode") { Description = "First stage for --dataset: bm25, dense or hybrid.", DefaultValueFactory = _ => RetrievalMode.Bm25 };
+        var topN = new Option<int>("--top-n") { Description = "Candidates per query.", DefaultValueFactory = _ => 100 };
+        var rerank = new Option<string?>("--rerank-model") { Description = "Cross-encoder that reranks the candidates." };
+        var dense = new Option<string?>("--dense-model") { Description = "Bi-encoder for dense/hybrid first stages." };
+        var metrics = new Option<string>("--metrics") { Description = "Comma-separated metrics: ndcg@k, mrr@k, recall@k, map, map@k, p@k.", DefaultValueFactory = _ => "ndcg@10,mrr@10,recall@100,map" };
+        var level = new Option<int>("--relevance-level") { Description = "Minimum grade counted relevant by recall, MAP, MRR and P (trec_eval -l); nDCG uses all grades.", DefaultValueFactory = _ => 1 };
+        var compare = new Option<string?>("--compare") { Description = "Configurations to compare, e.g. bm25,bm25+rerank,hybrid+rerank (default: the first stage, plus +rerank when a model is given)." };
+        var report = new Option<DirectoryInfo?>("--report") { Description = "Write a Markdown report with PNG charts (metrics per configuration, per-query win/loss) here." };
+        var runOut = new Option<DirectoryInfo?>("--run-out") { Description = "Write each configuration's run in TREC format (qid Q0 docid rank score tag) here." };
+        var indexDir = new Option<DirectoryInfo?>("--index") { Description = "Build (or reuse) the dataset's index here instead of a temporary directory." };
+        var precision = CliCommon.PrecisionOption();
+        var batchSize = CliCommon.BatchSizeOption();
+        var threads = CliCommon.ThreadsOption();
+        var maxLength = CliCommon.MaxLengthOption();
+        var longDocs = CliCommon.LongDocsOption();
+        var format = CliCommon.FormatOption();
+
+        var cmd = new Command("eval", "Evaluate retrieval and reranking quality (nDCG, MRR, Recall, MAP) with trec_eval's rules.")
+        {
+            dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir,
+            precision, batchSize, threads, maxLength, longDocs, format,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
+        {
+            var metricList = Metric.ParseList(pr.GetValue(metrics)!);
+            var rerankModel = pr.GetValue(rerank);
+            EvaluationDataset? data = null;
+            CandidateList? list = null;
+            Qrels? judgments = null;
+            string stage1;
+            if (pr.GetValue(candidates) is { } cf)
+            {
+                if (pr.GetValue(dataset) is not null) throw new SiftException("Pass either --dataset or --candidates, not both.");
+                list = CandidateListLoader.Load(cf.FullName);
+                judgments = Qrels.Load((pr.GetValue(qrels) ?? throw new SiftException("--candidates needs --qrels FILE (TREC qrels for its queries).")).FullName);
+                stage1 = "candidates";
+            }
+            else if (pr.GetValue(dataset) is { } ds)
+            {
+                data = LoadDataset(ds.FullName, pr.GetValue(split)!);
+                stage1 = pr.GetValue(mode).ToString().ToLowerInvariant();
+            }
+            else
+            {
+                throw new SiftException("Pass --dataset DIR (BEIR, Cranfield or CISI) or --candidates FILE --qrels FILE.");
+            }
+
+            var configs = pr.GetValue(compare) is { } spec
+                ? EvalConfiguration.ParseList(spec)
+                : rerankModel is null ? [new EvalConfiguration(stage1, false)] : [new EvalConfiguration(stage1, false), new EvalConfiguration(stage1, true)];
+
+            using var reranker = rerankModel is null ? null : CrossEncoder.Load(rerankModel, new CrossEncoderOptions
+            {
+                Precision = pr.GetValue(precision), BatchSize = pr.GetValue(batchSize), IntraOpThreads = pr.GetValue(threads),
+                MaxLength = pr.GetValue(maxLength), LongDocuments = pr.GetValue(longDocs),
+            });
+            using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { Precision = pr.GetValue(precision), IntraOpThreads = pr.GetValue(threads) }) : null;
+
+            var request = new EvalRequest
+            {
+                Dataset = data, Candidates = list, Qrels = judgments, Configurations = configs, Metrics = metricList,
+                RelevanceLevel = pr.GetValue(level), TopN = pr.GetValue(topN), Reranker = reranker, Embedder = embedder,
+                IndexDirectory = pr.GetValue(indexDir)?.FullName,
+            };
+
+            EvalOutcome outcome = null!;
+            await CliCommon.StdErr.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var tasks = new Dictionary<string, ProgressTask>();
+                    var sink = new Sink(p =>
+                    {
+                        if (!tasks.TryGetValue(p.Stage, out var t)) tasks[p.Stage] = t = ctx.AddTask(Markup.Escape(p.Stage), maxValue: Math.Max(1, p.Total));
+                        t.Value = p.Done;
+                    });
+                    outcome = await EvaluationRunner.RunAsync(request, sink, ct);
+                    foreach (var t in tasks.Values) t.Value = t.MaxValue;
+                });
+
+            if (pr.GetValue(runOut) is { } runDir)
+            {
+                runDir.Create();
+                foreach (var (name, run) in outcome.Runs)
+                {
+                    TrecFormat.WriteRun(Path.Combine(runDir.FullName, $"{name}.run"), run, name);
+                }
+                CliCommon.StdErr.MarkupLine($"[grey]TREC runs written to {Markup.Escape(runDir.FullName)}[/]");
+            }
+            if (pr.GetValue(report) is { } reportDir)
+            {
+                var files = ComparisonReport.Write(outcome.Reports, reportDir.FullName, new ComparisonOptions { Title = $"{data?.Name ?? "candidates"}: evaluation" });
+                foreach (var w in files.Warnings) CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
+                CliCommon.StdErr.MarkupLine($"[grey]report: {Markup.Escape(files.MarkdownPath)}[/]");
+            }
+
+            var primary = outcome.Reports[^1];
+            if (pr.GetValue(format) == OutputFormat.Json)
+            {
+                // The primary (last) configuration at top level, every configuration under "configurations".
+                var node = System.Text.Json.Nodes.JsonNode.Parse(primary.ToJson())!.AsObject();
+                if (outcome.Reports.Count > 1)
+                {
+                    node["configurations"] = new System.Text.Json.Nodes.JsonArray(outcome.Reports.Select(r => System.Text.Json.Nodes.JsonNode.Parse(r.ToJson())).ToArray());
+                }
+                node["index_ms"] = outcome.IndexMs;
+                Console.Out.WriteLine(node.ToJsonString());
+                return 0;
+            }
+
+            var table = new Table().Title($"[bold]{Markup.Escape(primary.Dataset ?? "")}[/]: {primary.QueryCount} queries, relevance level {primary.RelevanceLevel}")
+                .AddColumn("configuration");
+            foreach (var m in metricList) table.AddColumn(new TableColumn(m.Key).RightAligned());
+            table.AddColumn(new TableColumn("time").RightAligned());
+            foreach (var r in outcome.Reports)
+            {
+                var cells = new List<string> { Markup.Escape(r.Configuration) };
+                cells.AddRange(metricList.Select(m => r.Aggregate.TryGetValue(m.Key, out var v) ? v.ToString("0.0000") : "-"));
+                cells.Add(r.TimingsMs.TryGetValue("total", out var ms) ? $"{ms / 1000:0.0} s" : "");
+                table.AddRow(cells.ToArray());
+            }
+            AnsiConsole.Write(table);
+            if (outcome.Reports.Count > 1)
+            {
+                var baseline = outcome.Reports[0];
+                foreach (var r in outcome.Reports.Skip(1))
+                {
+                    var wtl = ComparisonReport.Compare(baseline, r, metricList[0].Key);
+                    AnsiConsole.MarkupLine($"[grey]{Markup.Escape(r.Configuration)} vs {Markup.Escape(baseline.Configuration)} on {wtl.Metric}: {wtl.Wins} wins, {wtl.Ties} ties, {wtl.Losses} losses (mean Δ {wtl.MeanDelta:+0.0000;-0.0000})[/]");
+                }
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Detects the dataset layout from its files.</summary>
+    private static EvaluationDataset LoadDataset(string dir, string split)
+    {
+        if (File.Exists(Path.Combine(dir, "corpus.jsonl"))) return BeirLoader.Load(dir, split);
+        if (File.Exists(Path.Combine(dir, "cran.all.1400"))) return SmartLoader.LoadCranfield(dir);
+        if (File.Exists(Path.Combine(dir, "CISI.ALL"))) return SmartLoader.LoadCisi(dir);
+        if (!Directory.Exists(dir)) throw new SiftException($"Dataset folder not found: '{dir}'.");
+        throw new SiftException($"{dir}: not a recognised dataset (expected BEIR corpus.jsonl + queries.jsonl + qrels/, Cranfield cran.all.1400, or CISI CISI.ALL).");
+    }
+
+    private sealed class Sink(Action<EvalProgress> report) : IProgress<EvalProgress>
+    {
+        public void Report(EvalProgress value) => report(value);
+    }
+}

@@ -1,0 +1,86 @@
+using System.CommandLine;
+using Sift.Onnx;
+using Sift.Retrieval;
+using Spectre.Console;
+
+namespace Sift.Cli.Commands;
+
+/// <summary><c>sift index</c>: build or update an index (BM25, optionally dense vectors) from a corpus.</summary>
+internal static class IndexCommand
+{
+    public static Command Create()
+    {
+        var corpus = new Option<string?>("--corpus") { Description = "JSONL (BEIR corpus.jsonl or {id,text}), a text file (one document per line) or a folder of .txt/.md files." };
+        var index = new Option<DirectoryInfo>("--index") { Description = "Index directory (created if missing; documents with existing ids are replaced).", Required = true };
+        var dense = new Option<string?>("--dense-model") { Description = "Bi-encoder (sentence-transformers layout) to also build dense vectors for dense/hybrid search." };
+        var chunkTokens = new Option<int?>("--chunk-tokens") { Description = "Split documents into passages of N words." };
+        var chunkOverlap = new Option<int>("--chunk-overlap") { Description = "Words shared by consecutive passages.", DefaultValueFactory = _ => 0 };
+        var format = new Option<CorpusFormat>("--corpus-format") { Description = "auto, jsonl, lines or folder.", DefaultValueFactory = _ => CorpusFormat.Auto };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing index instead of adding to it." };
+        var delete = new Option<string[]>("--delete") { Description = "Delete documents by id (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var precision = CliCommon.PrecisionOption();
+
+        var cmd = new Command("index", "Build or update an index from a corpus (BM25 with Anserini's BEIR settings; optional dense vectors).")
+        {
+            corpus, index, dense, chunkTokens, chunkOverlap, format, overwrite, delete, precision,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
+        {
+            var dir = pr.GetValue(index)!.FullName;
+            var ids = pr.GetValue(delete) ?? [];
+            var corpusPath = pr.GetValue(corpus);
+            if (corpusPath is null && ids.Length == 0)
+            {
+                throw new SiftException("Nothing to do: pass --corpus PATH to add documents, or --delete ID to remove some.");
+            }
+
+            if (ids.Length > 0)
+            {
+                using var existing = SiftIndex.Open(dir);
+                var removed = await existing.DeleteAsync(ids, ct);
+                CliCommon.StdErr.MarkupLine($"deleted [bold]{removed}[/] of {ids.Length} ids; {existing.Count} documents remain");
+                if (corpusPath is null) return 0;
+            }
+
+            var chunking = pr.GetValue(chunkTokens) is { } n ? new PassageChunking(n, pr.GetValue(chunkOverlap)) : null;
+            var options = new CorpusOptions { Format = pr.GetValue(format), Chunking = chunking };
+            // Resolve the corpus before touching the index, so a bad path leaves any existing index untouched.
+            CorpusReader.ResolveFormat(corpusPath!, options.Format);
+            using var embedder = pr.GetValue(dense) is { } denseModel ? BiEncoder.Load(denseModel, new BiEncoderOptions { Precision = pr.GetValue(precision) }) : null;
+            using var idx = SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) });
+
+            IndexAddResult result = null!;
+            await CliCommon.StdErr.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask("reading corpus", maxValue: 1);
+                    var progress = new CorpusProgressSink(p =>
+                    {
+                        task.MaxValue = Math.Max(1, p.TotalBytes);
+                        task.Value = Math.Min(p.BytesRead, task.MaxValue);
+                        task.Description = $"{p.Documents:N0} documents";
+                    });
+                    var docs = CorpusReader.Read(corpusPath!, options, progress, ct);
+                    result = await idx.AddAsync(docs, new IndexAddOptions
+                    {
+                        Embedder = embedder,
+                        DenseModel = embedder?.Model.Root,
+                        DocumentPrefix = embedder?.DocumentPrompt,
+                    }, ct);
+                    task.Value = task.MaxValue;
+                });
+
+            CliCommon.StdErr.MarkupLine(
+                $"indexed [bold]{result.Documents:N0}[/] documents ({result.Embedded:N0} embedded) in {result.Elapsed.TotalSeconds:0.0} s; " +
+                $"the index at {Markup.Escape(dir)} now holds {result.TotalDocuments:N0}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private sealed class CorpusProgressSink(Action<CorpusProgress> report) : IProgress<CorpusProgress>
+    {
+        public void Report(CorpusProgress value) => report(value);
+    }
+}

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Sift.Server;
+
+namespace Sift.Cli.Commands;
+
+/// <summary>
+/// <c>sift serve</c>: the HTTP reranking service (TEI, Cohere and Jina APIs). Only parses options; the server lives
+/// in Sift.Server. Precedence: flags over SIFT_* environment variables over --config over defaults.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string[]>("--model", "-m")
+        {
+            Description = "Model to serve: DIR, or NAME=DIR to choose the name requests use in \"model\". Repeat to serve several; the first is the default. Env: SIFT_MODEL (',' separated).",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var index = new Option<string?>("--index") { Description = "Index directory: enables POST /search (retrieve + rerank). Env: SIFT_INDEX." };
+        var host = new Option<string?>("--host") { Description = "Address to bind (default 127.0.0.1, loopback only; 0.0.0.0 for all interfaces). Env: SIFT_HOST." };
+        var port = new Option<int?>("--port", "-p") { Description = "Port (default 8080). Env: SIFT_PORT." };
+        var maxBatchTokens = new Option<int?>("--max-batch-tokens") { Description = "Padded tokens per forward pass of the batching queue (default 16384). Env: SIFT_MAX_BATCH_TOKENS." };
+        var maxBatchRequests = new Option<int?>("--max-batch-requests") { Description = "Pairs per forward pass (default 32). Env: SIFT_MAX_BATCH_REQUESTS." };
+        var maxConcurrent = new Option<int?>("--max-concurrent-requests") { Description = "Requests in flight before answering 429 (default 64). Env: SIFT_MAX_CONCURRENT_REQUESTS." };
+        var maxClientBatch = new Option<int?>("--max-client-batch-size") { Description = "Documents per request before answering 413 (default 1000). Env: SIFT_MAX_CLIENT_BATCH_SIZE." };
+        var maxPayload = new Option<long?>("--max-payload-bytes") { Description = "Request body limit before answering 413 (default 2000000). Env: SIFT_MAX_PAYLOAD_BYTES." };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' (all endpoints but /health). Prefer the env var SIFT_API_KEY: flags show up in process lists." };
+        var precision = new Option<string?>("--precision") { Description = "Weights: fp32 (onnx/model.onnx, default) or int8 (onnx/model_quantized.onnx). Env: SIFT_PRECISION." };
+        var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core). Env: SIFT_THREADS." };
+        var maxLength = new Option<int?>("--max-length") { Description = "Max tokens per pair (capped by the model). Env: SIFT_MAX_LENGTH." };
+        var noBatching = new Option<bool>("--no-dynamic-batching") { Description = "Run each request on its own instead of mixing concurrent requests in batches (for comparison). Env: SIFT_DYNAMIC_BATCHING=false." };
+        var shutdown = new Option<int?>("--shutdown-timeout") { Description = "Seconds SIGTERM waits for in-flight requests (default 30). Env: SIFT_SHUTDOWN_TIMEOUT." };
+        var config = new Option<FileInfo?>("--config") { Description = "JSON config file with the same settings (keys like \"max_batch_tokens\"; \"model\": string or array)." };
+
+        var cmd = new Command("serve", "Serve cross-encoder reranking over HTTP (Hugging Face TEI /rerank, Cohere and Jina /v1/rerank and /v2/rerank, /search with --index).")
+        {
+            model, index, host, port, maxBatchTokens, maxBatchRequests, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
+            maxLength, noBatching, shutdown, config,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
+        {
+            var options = pr.GetValue(config) is { } file ? ServerOptions.FromJsonFile(file.FullName) : new ServerOptions();
+            options = options.ApplyEnvironment();
+            if (pr.GetValue(model) is { Length: > 0 } models) options = options with { Models = models.Select(ModelSpec.Parse).ToList() };
+            if (pr.GetValue(index) is { } i) options = options with { IndexPath = i };
+            if (pr.GetValue(host) is { } h) options = options with { Host = h };
+            if (pr.GetValue(port) is { } p) options = options with { Port = p };
+            if (pr.GetValue(maxBatchTokens) is { } mbt) options = options with { MaxBatchTokens = mbt };
+            if (pr.GetValue(maxBatchRequests) is { } mbr) options = options with { MaxBatchRequests = mbr };
+            if (pr.GetValue(maxConcurrent) is { } mc) options = options with { MaxConcurrentRequests = mc };
+            if (pr.GetValue(maxClientBatch) is { } mcb) options = options with { MaxClientBatchSize = mcb };
+            if (pr.GetValue(maxPayload) is { } mp) options = options with { MaxPayloadBytes = mp };
+            if (pr.GetValue(apiKey) is { } key) options = options with { ApiKey = key };
+            if (pr.GetValue(precision) is { } prec) options = options with { Precision = ServerOptions.ParsePrecision(prec, "--precision: ") };
+            if (pr.GetValue(threads) is { } t) options = options with { Threads = t };
+            if (pr.GetValue(maxLength) is { } ml) options = options with { MaxLength = ml };
+            if (pr.GetValue(noBatching)) options = options with { DynamicBatching = false };
+            if (pr.GetValue(shutdown) is { } s) options = options with { ShutdownTimeout = TimeSpan.FromSeconds(s) };
+            return await SiftServer.RunAsync(options, ct).ConfigureAwait(false);
+        }));
+        return cmd;
+    }
+}

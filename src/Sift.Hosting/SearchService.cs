@@ -1,0 +1,110 @@
+using Sift.Onnx;
+using Sift.Retrieval;
+
+namespace Sift.Hosting;
+
+/// <summary>
+/// The composition root shared by the CLI and the server: opens an index, loads the bi-encoder recorded in it
+/// (for dense/hybrid) and the cross-encoder, and wires them into a <see cref="SearchPipeline"/>. Owns and
+/// disposes what it loaded. Thread-safe for searching.
+/// </summary>
+public sealed class SearchService : IDisposable
+{
+    private readonly BiEncoder? _embedder;
+    private readonly CrossEncoder? _reranker;
+    private readonly bool _ownsReranker;
+
+    private SearchService(SiftIndex index, BiEncoder? embedder, CrossEncoder? reranker, bool ownsReranker, SearchSettings settings)
+    {
+        Index = index;
+        _embedder = embedder;
+        _reranker = reranker;
+        _ownsReranker = ownsReranker;
+        Settings = settings;
+        IRetriever retriever = settings.Mode switch
+        {
+            RetrievalMode.Bm25 => index.Bm25(),
+            RetrievalMode.Dense => index.Dense(embedder!, embedder!.QueryPrompt),
+            _ => index.Hybrid(embedder!, new FusionOptions { Method = settings.Fusion, Weights = settings.FusionWeights }, embedder!.QueryPrompt),
+        };
+        Pipeline = new SearchPipeline(retriever, reranker, DefaultOptions(settings));
+    }
+
+    public SiftIndex Index { get; }
+    public SearchPipeline Pipeline { get; }
+    public SearchSettings Settings { get; }
+    public CrossEncoder? Reranker => _reranker;
+
+    /// <summary>
+    /// Opens the index in <paramref name="settings"/> and loads the models it needs. Pass <paramref name="reranker"/>
+    /// to share an already-loaded cross-encoder (the server does); otherwise <see cref="SearchSettings.RerankModel"/> is loaded.
+    /// </summary>
+    public static SearchService Open(SearchSettings settings, CrossEncoder? reranker = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (string.IsNullOrEmpty(settings.Index))
+        {
+            throw new SiftException("No index given. Pass --index DIR (create one with `sift index --corpus PATH --index DIR`).");
+        }
+        var index = SiftIndex.Open(settings.Index);
+        BiEncoder? embedder = null;
+        var ownsReranker = false;
+        try
+        {
+            if (settings.Mode != RetrievalMode.Bm25)
+            {
+                var dense = index.Manifest.Dense;
+                var model = settings.DenseModel ?? dense?.Model;
+                if (dense is null)
+                {
+                    throw new SiftException(
+                        $"The index at {settings.Index} has no dense vectors, so --mode {settings.Mode.ToString().ToLowerInvariant()} cannot run. " +
+                        "Rebuild it with `sift index --corpus PATH --index DIR --dense-model MODEL`, or use --mode bm25.");
+                }
+                embedder = BiEncoder.Load(model!, new BiEncoderOptions { Precision = settings.Precision, IntraOpThreads = settings.Threads });
+            }
+            if (reranker is null && settings.RerankModel is not null)
+            {
+                reranker = CrossEncoder.Load(settings.RerankModel, RerankerOptions(settings));
+                ownsReranker = true;
+            }
+            return new SearchService(index, embedder, reranker, ownsReranker, settings);
+        }
+        catch
+        {
+            embedder?.Dispose();
+            if (ownsReranker) reranker?.Dispose();
+            index.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Cross-encoder options implied by the settings.</summary>
+    public static CrossEncoderOptions RerankerOptions(SearchSettings settings) => new()
+    {
+        Precision = settings.Precision,
+        MaxLength = settings.MaxLength,
+        BatchSize = settings.BatchSize,
+        IntraOpThreads = settings.Threads,
+        LongDocuments = settings.LongDocs,
+    };
+
+    /// <summary>Pipeline options implied by the settings.</summary>
+    public static SearchOptions DefaultOptions(SearchSettings settings) => new()
+    {
+        TopN = settings.TopN,
+        TopK = settings.TopK,
+        Threshold = settings.Threshold,
+    };
+
+    /// <summary>Runs one query with the configured top-N/top-K/threshold (or <paramref name="options"/>).</summary>
+    public Task<SearchResult> SearchAsync(string query, SearchOptions? options = null, CancellationToken cancellationToken = default) =>
+        Pipeline.SearchAsync(query, options, cancellationToken);
+
+    public void Dispose()
+    {
+        _embedder?.Dispose();
+        if (_ownsReranker) _reranker?.Dispose();
+        Index.Dispose();
+    }
+}
