@@ -104,3 +104,50 @@ internal static class CliCommon
     /// <summary>A console for human-facing output (tables, progress) on stderr when stdout is not a terminal-friendly choice.</summary>
     public static IAnsiConsole StdErr { get; } = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
 }
+
+/// <summary>Progress display helpers.</summary>
+internal static class CliProgress
+{
+    /// <summary>
+    /// Runs <paramref name="body"/> with a live progress display on stderr when it is a terminal; when stderr is
+    /// redirected (CI logs, pipes) the display is skipped rather than printing a line per refresh.
+    /// </summary>
+    public static async Task RunAsync(Func<Func<string, double, ProgressTask?>, Task> body, params ProgressColumn[] columns)
+    {
+        if (Console.IsErrorRedirected)
+        {
+            await body((_, _) => null).ConfigureAwait(false);
+            return;
+        }
+        await CliCommon.StdErr.Progress().AutoClear(false)
+            .Columns(columns.Length > 0 ? columns : [new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn()])
+            .StartAsync(ctx => body((name, max) => ctx.AddTask(name, maxValue: max)))
+            .ConfigureAwait(false);
+    }
+}
+
+/// <summary>Process age read from the kernel's monotonic clock (Process.StartTime mixes in wall-clock boot time, which drifts in containers).</summary>
+internal static class ProcessClock
+{
+    public static TimeSpan Age()
+    {
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                // /proc/self/stat field 22 is the start time in clock ticks since boot; /proc/uptime is seconds since boot.
+                var stat = File.ReadAllText("/proc/self/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                var startTicks = long.Parse(fields[19], System.Globalization.CultureInfo.InvariantCulture);
+                var uptime = double.Parse(File.ReadAllText("/proc/uptime").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+                return TimeSpan.FromSeconds(uptime - startTicks / 100.0); // USER_HZ is 100 on Linux
+            }
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException)
+        {
+            // fall through to the portable estimate
+        }
+        using var p = System.Diagnostics.Process.GetCurrentProcess();
+        return DateTime.Now - p.StartTime;
+    }
+}

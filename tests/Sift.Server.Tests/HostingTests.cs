@@ -125,10 +125,14 @@ public sealed class HostingTests
                 Assert.Equal(HttpStatusCode.OK, health.StatusCode);
             }
 
-            // Several heavy requests in flight, then a stop (what SIGTERM does): every one still completes.
+            // Four requests in flight (their bodies still arriving), then a stop (what SIGTERM does): every one still
+            // completes, including its inference, which runs during the drain.
             var limiter = app.Services.GetRequiredService<ConcurrencyLimiter>();
-            var body = JsonSerializer.Serialize(new { query = "drain", texts = Enumerable.Range(0, 200).Select(i => Corpus.Long(100) + i).ToArray(), truncate = true });
-            var inflight = Enumerable.Range(0, 4).Select(_ => client.PostAsync("/rerank", new StringContent(body, Encoding.UTF8, "application/json"))).ToList();
+            var release = new TaskCompletionSource();
+            var texts = JsonSerializer.Serialize(Enumerable.Range(0, 200).Select(i => Corpus.Long(100) + i).ToArray());
+            var inflight = Enumerable.Range(0, 4)
+                .Select(_ => client.PostAsync("/rerank", new GatedContent("{\"query\": \"drain\", \"truncate\": true, ", "\"texts\": " + texts + "}", release.Task)))
+                .ToList();
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (limiter.InFlight < 4 && DateTime.UtcNow < deadline)
             {
@@ -136,6 +140,9 @@ public sealed class HostingTests
             }
             Assert.Equal(4, limiter.InFlight);
             var stop = app.StopAsync();
+            await Task.Delay(200);
+            Assert.False(stop.IsCompleted, "stop did not wait for the requests in flight");
+            release.SetResult();
             var responses = await Task.WhenAll(inflight);
             await stop;
             foreach (var r in responses)

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Sift.Evaluation.Loaders;
 using Sift.Onnx;
 using Spectre.Console;
@@ -41,18 +40,17 @@ internal static class BenchCommand
             });
             // Cold start: process start to the first scored batch.
             encoder.Score(selected[0].Query, selected[0].Candidates[0].Text);
-            using var self = Process.GetCurrentProcess();
-            var coldStart = DateTime.Now - self.StartTime;
+            var coldStart = ProcessClock.Age();
 
             BenchReport report = null!;
-            CliCommon.StdErr.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                .Start(ctx =>
-                {
-                    var task = ctx.AddTask("reranking", maxValue: selected.Length);
-                    report = RerankBenchmark.Run(encoder, selected, pr.GetValue(warmup), coldStart,
-                        new Progress<int>(n => task.Value = n), ct);
-                    task.Value = selected.Length;
-                });
+            CliProgress.RunAsync(add =>
+            {
+                var task = add("reranking", selected.Length);
+                report = RerankBenchmark.Run(encoder, selected, pr.GetValue(warmup), coldStart,
+                    new Progress<int>(n => task?.Value = n), ct);
+                task?.Value = selected.Length;
+                return Task.CompletedTask;
+            }).GetAwaiter().GetResult();
 
             if (pr.GetValue(format) == OutputFormat.Json)
             {

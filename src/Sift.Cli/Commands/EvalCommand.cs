@@ -82,19 +82,17 @@ internal static class EvalCommand
             };
 
             EvalOutcome outcome = null!;
-            await CliCommon.StdErr.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
+            await CliProgress.RunAsync(async add =>
+            {
+                var tasks = new Dictionary<string, ProgressTask?>();
+                var sink = new Sink(p =>
                 {
-                    var tasks = new Dictionary<string, ProgressTask>();
-                    var sink = new Sink(p =>
-                    {
-                        if (!tasks.TryGetValue(p.Stage, out var t)) tasks[p.Stage] = t = ctx.AddTask(Markup.Escape(p.Stage), maxValue: Math.Max(1, p.Total));
-                        t.Value = p.Done;
-                    });
-                    outcome = await EvaluationRunner.RunAsync(request, sink, ct);
-                    foreach (var t in tasks.Values) t.Value = t.MaxValue;
+                    if (!tasks.TryGetValue(p.Stage, out var t)) tasks[p.Stage] = t = add(Markup.Escape(p.Stage), Math.Max(1, p.Total));
+                    t?.Value = p.Done;
                 });
+                outcome = await EvaluationRunner.RunAsync(request, sink, ct);
+                foreach (var t in tasks.Values) t?.Value = t.MaxValue;
+            });
 
             if (pr.GetValue(runOut) is { } runDir)
             {

@@ -50,13 +50,12 @@ internal static class IndexCommand
             using var idx = SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) });
 
             IndexAddResult result = null!;
-            await CliCommon.StdErr.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
+            await CliProgress.RunAsync(async add =>
                 {
-                    var task = ctx.AddTask("reading corpus", maxValue: 1);
+                    var task = add("reading corpus", 1);
                     var progress = new CorpusProgressSink(p =>
                     {
+                        if (task is null) return;
                         task.MaxValue = Math.Max(1, p.TotalBytes);
                         task.Value = Math.Min(p.BytesRead, task.MaxValue);
                         task.Description = $"{p.Documents:N0} documents";
@@ -68,7 +67,7 @@ internal static class IndexCommand
                         DenseModel = embedder?.Model.Root,
                         DocumentPrefix = embedder?.DocumentPrompt,
                     }, ct);
-                    task.Value = task.MaxValue;
+                    task?.Value = task.MaxValue;
                 });
 
             CliCommon.StdErr.MarkupLine(

@@ -38,21 +38,20 @@ internal static class ModelCommand
             };
             var hub = new ModelHub(endpoint: pr.GetValue(endpoint));
             string? dir = null;
-            await CliCommon.StdErr.Progress()
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
-                .StartAsync(async ctx =>
+            await CliProgress.RunAsync(async add =>
                 {
-                    var task = ctx.AddTask(pr.GetValue(id)!, maxValue: 1);
+                    var task = add(Markup.Escape(pr.GetValue(id)!), 1);
                     var progress = new SyncProgress<DownloadProgress>(p =>
                     {
+                        if (task is null) return;
                         task.MaxValue = Math.Max(1, p.BytesTotal);
                         task.Value = p.BytesDone;
                         task.Description = Markup.Escape(p.File);
                     });
                     dir = await hub.PullAsync(pr.GetValue(id)!, pr.GetValue(revision)!, precisions, pr.GetValue(output)?.FullName, progress, ct);
-                    task.Description = Markup.Escape(pr.GetValue(id)!);
-                    task.Value = task.MaxValue;
-                });
+                    task?.Description = Markup.Escape(pr.GetValue(id)!);
+                    task?.Value = task.MaxValue;
+                }, new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn());
             Console.Out.WriteLine(dir);
             return 0;
         }));

@@ -3,8 +3,9 @@ using System.Text.Json;
 namespace Sift;
 
 /// <summary>
-/// Reads a list of documents to rerank: JSONL objects with <c>text</c> (optional <c>id</c>/<c>_id</c>, <c>title</c>;
-/// every other field kept as metadata), or plain text with one document per line. The format is detected
+/// Reads a list of documents to rerank: JSONL objects parsed like corpus lines (<see cref="CorpusReader.ParseJsonLine"/>:
+/// <c>text</c>, optional <c>id</c>/<c>_id</c> and <c>title</c>, every other field kept as metadata), or plain text
+/// with one document per line. The format is detected
 /// from the first non-blank line.
 /// </summary>
 public static class DocumentListReader
@@ -40,56 +41,9 @@ public static class DocumentListReader
                 continue;
             }
             if (string.IsNullOrWhiteSpace(line)) continue;
-            docs.Add(ParseJsonLine(line, sourceName, lineNo));
+            docs.Add(CorpusReader.ParseJsonLine(sourceName, lineNo, line));
         }
         return docs;
-    }
-
-    /// <summary>Parses one JSON object line into a document; names file and line on error.</summary>
-    public static Document ParseJsonLine(string line, string sourceName, int lineNo)
-    {
-        JsonDocument json;
-        try
-        {
-            json = JsonDocument.Parse(line);
-        }
-        catch (JsonException ex)
-        {
-            throw new SiftException($"{sourceName}:{lineNo}: not valid JSON ({ex.Message}). Each line must be one JSON object such as {{\"id\": \"d1\", \"text\": \"...\"}}.");
-        }
-        using (json)
-        {
-            var root = json.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw new SiftException($"{sourceName}:{lineNo}: expected a JSON object with a \"text\" field.");
-            }
-            string? text = null, id = null, title = null;
-            var meta = new Dictionary<string, object?>();
-            foreach (var p in root.EnumerateObject())
-            {
-                switch (p.Name)
-                {
-                    case "text" or "content" when p.Value.ValueKind == JsonValueKind.String:
-                        text = p.Value.GetString();
-                        break;
-                    case "id" or "_id" or "docid":
-                        id = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString() : p.Value.GetRawText();
-                        break;
-                    case "title" when p.Value.ValueKind == JsonValueKind.String:
-                        title = p.Value.GetString();
-                        break;
-                    default:
-                        meta[p.Name] = p.Value.Clone();
-                        break;
-                }
-            }
-            if (text is null)
-            {
-                throw new SiftException($"{sourceName}:{lineNo}: no \"text\" string field. Add one (\"text\": \"...\"); other fields are kept as metadata.");
-            }
-            return new Document(text, id, title, meta.Count > 0 ? meta : null);
-        }
     }
 
     /// <summary>Reads JSONL pairs <c>{"query": ..., "document": ...}</c> (also accepts "passage"/"text" for the document).</summary>

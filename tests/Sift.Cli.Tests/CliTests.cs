@@ -1,0 +1,171 @@
+using System.Text.Json;
+using Sift.Onnx;
+using Sift.Testing;
+
+namespace Sift.Cli.Tests;
+
+public sealed class CliTests : IDisposable
+{
+    private readonly string _tmp = Directory.CreateTempSubdirectory("sift-cli-").FullName;
+    private static readonly string Model = TestPaths.Fixture("ce-bert-tiny");
+    private static readonly string Dl19 = Path.Combine(TestPaths.Data, "trec-dl19-passage");
+
+    public void Dispose() => Directory.Delete(_tmp, recursive: true);
+
+    private string Write(string name, string content)
+    {
+        var path = Path.Combine(_tmp, name);
+        File.WriteAllText(path, content);
+        return path;
+    }
+
+    [Fact]
+    public void ScorePrintsScoresAndLogitsInInputOrder()
+    {
+        var pairs = Write("pairs.jsonl", "{\"query\":\"what is bm25\",\"document\":\"BM25 ranks documents\"}\n\n{\"query\":\"capital of france\",\"document\":\"Paris.\"}\n");
+        var r = CliRunner.Run("score", "--model", Model, "--pairs", pairs, "--format", "json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var rows = r.Json.EnumerateArray().ToArray();
+        Assert.Equal(2, rows.Length);
+        using var ce = CrossEncoder.Load(Model);
+        var expected = ce.Score([("what is bm25", "BM25 ranks documents"), ("capital of france", "Paris.")]);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(i, rows[i].GetProperty("index").GetInt32());
+            Assert.Equal(expected[i], rows[i].GetProperty("score").GetSingle(), 6);
+            Assert.Equal(1, rows[i].GetProperty("logits").GetArrayLength());
+        }
+    }
+
+    [Fact]
+    public void RerankPrintsBestFirstWithIdsAndTopK()
+    {
+        var docs = Write("docs.jsonl", "{\"id\":\"a\",\"text\":\"BM25 is a ranking function\",\"lang\":\"en\"}\n{\"id\":\"b\",\"text\":\"Paris is in France\"}\n{\"_id\":\"c\",\"text\":\"Rerankers read pairs\"}\n");
+        var r = CliRunner.Run("rerank", "--model", Model, "--query", "ranking function", "--docs", docs, "--format", "json", "--top-k", "2");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var rows = r.Json.EnumerateArray().ToArray();
+        Assert.Equal(2, rows.Length);
+        Assert.True(rows[0].GetProperty("score").GetSingle() >= rows[1].GetProperty("score").GetSingle());
+        foreach (var row in rows)
+        {
+            Assert.Contains(row.GetProperty("id").GetString(), new[] { "a", "b", "c" });
+            Assert.False(string.IsNullOrEmpty(row.GetProperty("text").GetString()));
+            Assert.InRange(row.GetProperty("index").GetInt32(), 0, 2);
+        }
+
+        var plain = Write("docs.txt", "first doc\nsecond doc\n");
+        var r2 = CliRunner.Run("rerank", "--model", Model, "--query", "second", "--docs", plain, "--format", "json");
+        Assert.Equal(2, r2.Json.GetArrayLength());
+    }
+
+    [Fact]
+    public void BadInputGivesOneClearLineAndExitCode2()
+    {
+        var r = CliRunner.Run("rerank", "--model", Model, "--query", "q", "--docs", Path.Combine(_tmp, "missing.jsonl"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("missing.jsonl", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr); // no stack trace
+
+        var bad = Write("bad.jsonl", "{\"query\":\"q\"}\n");
+        var r2 = CliRunner.Run("score", "--model", Model, "--pairs", bad);
+        Assert.Equal(2, r2.ExitCode);
+        Assert.Contains("bad.jsonl:1", r2.Stderr);
+
+        var r3 = CliRunner.Run("rerank", "--query", "q", "--docs", Write("ok.txt", "a document\n"));
+        Assert.Equal(2, r3.ExitCode);
+        Assert.Contains("sift model pull cross-encoder/ms-marco-MiniLM-L-6-v2", r3.Stderr);
+
+        var r4 = CliRunner.Run("rerank", "--model", Model, "--query", "q", "--docs", Write("d.txt", "x\n"), "--top-k", "0");
+        Assert.Equal(2, r4.ExitCode);
+        Assert.Contains("TopK", r4.Stderr);
+    }
+
+    [Fact]
+    public void IndexThenSearchWithRerankingAndErrorsLeaveTheIndexIntact()
+    {
+        var corpus = Write("corpus.jsonl", string.Join('\n',
+            "{\"_id\":\"d1\",\"title\":\"Fleas\",\"text\":\"A flea can live up to a year.\"}",
+            "{\"_id\":\"d2\",\"title\":\"Cats\",\"text\":\"Cats sleep most of the day.\"}",
+            "{\"_id\":\"d3\",\"title\":\"Flea life cycle\",\"text\":\"The flea life cycle has four stages: egg, larva, pupa, adult.\"}") + "\n");
+        var index = Path.Combine(_tmp, "idx");
+
+        var before = CliRunner.Run("search", "--index", index, "--query", "flea");
+        Assert.Equal(2, before.ExitCode);
+        Assert.Contains("sift index --corpus", before.Stderr);
+
+        var built = CliRunner.Run("index", "--corpus", corpus, "--index", index);
+        Assert.True(built.ExitCode == 0, built.Stderr);
+
+        var s = CliRunner.Run("search", "--index", index, "--query", "flea life cycle", "--top-k", "2", "--rerank-model", Model, "--format", "json");
+        Assert.True(s.ExitCode == 0, s.Stderr);
+        var hits = s.Json.EnumerateArray().ToArray();
+        Assert.Equal(2, hits.Length);
+        foreach (var h in hits)
+        {
+            foreach (var key in new[] { "id", "score", "stage1_rank", "stage1_score", "text" }) Assert.True(h.TryGetProperty(key, out _), key);
+            Assert.True(h.GetProperty("stage1_rank").GetInt32() >= 1);
+        }
+
+        // Errors: missing corpus, empty corpus, a document without text. Each leaves the 3 documents searchable.
+        Assert.Contains("not", CliRunner.Run("index", "--corpus", Path.Combine(_tmp, "nope.jsonl"), "--index", index).Stderr);
+        var empty = CliRunner.Run("index", "--corpus", Write("empty.jsonl", ""), "--index", index);
+        Assert.Equal(2, empty.ExitCode);
+        var noText = CliRunner.Run("index", "--corpus", Write("notext.jsonl", "{\"_id\":\"d9\",\"text\":\"ok\"}\n{\"_id\":\"d10\"}\n"), "--index", index);
+        Assert.Equal(2, noText.ExitCode);
+        Assert.Contains("notext.jsonl", noText.Stderr);
+        var after = CliRunner.Run("search", "--index", index, "--query", "flea cats", "--top-k", "10", "--format", "json");
+        Assert.Equal(3, after.Json.GetArrayLength());
+        Assert.DoesNotContain(after.Json.EnumerateArray(), h => h.GetProperty("id").GetString() == "d9");
+
+        // Interactive mode: one query per stdin line until EOF.
+        var inter = CliRunner.RunWithInput("flea\ncats\n", "search", "--index", index, "--format", "json", "--top-k", "1");
+        Assert.True(inter.ExitCode == 0, inter.Stderr);
+        var lines = inter.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Equal("d2", JsonDocument.Parse(lines[1]).RootElement[0].GetProperty("id").GetString());
+
+        // A YAML config file sets the same options; flags override it.
+        var yaml = Write("search.yaml", $"index: idx\ntop_k: 1\nmode: bm25\n");
+        var fromConfig = CliRunner.Run("search", "--config", yaml, "--query", "cats", "--format", "json");
+        Assert.True(fromConfig.ExitCode == 0, fromConfig.Stderr);
+        Assert.Equal(1, fromConfig.Json.GetArrayLength());
+        Assert.Equal(2, CliRunner.Run("search", "--config", yaml, "--query", "flea", "--top-k", "2", "--format", "json").Json.GetArrayLength());
+
+        // Delete by id.
+        Assert.Equal(0, CliRunner.Run("index", "--index", index, "--delete", "d2").ExitCode);
+        var deleted = CliRunner.Run("search", "--index", index, "--query", "cats", "--format", "json");
+        Assert.DoesNotContain(deleted.Json.EnumerateArray(), h => h.GetProperty("id").GetString() == "d2");
+    }
+
+    [Fact]
+    public void EvalOnDl19CandidatesReproducesAnserini()
+    {
+        var r = CliRunner.Run("eval", "--candidates", Path.Combine(Dl19, "retrieve_results_dl19_top100.json"),
+            "--qrels", Path.Combine(Dl19, "qrels.dl19-passage.txt"), "--metrics", "ndcg@10,recall@100", "--format", "json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var agg = r.Json.GetProperty("aggregate");
+        Assert.Equal(0.5058, agg.GetProperty("ndcg@10").GetDouble(), 0.0005);
+        Assert.Equal(0.4531, agg.GetProperty("recall@100").GetDouble(), 0.0005);
+        Assert.Equal(43, r.Json.GetProperty("per_query").EnumerateObject().Count());
+    }
+
+    [Fact]
+    public void EvalRerankingACandidateListWritesRunsAndReport()
+    {
+        var runs = Path.Combine(_tmp, "runs");
+        var report = Path.Combine(_tmp, "report");
+        var r = CliRunner.Run("eval", "--candidates", Path.Combine(Dl19, "retrieve_results_dl19_top100.json"),
+            "--qrels", Path.Combine(Dl19, "qrels.dl19-passage.txt"), "--rerank-model", Model, "--top-n", "20",
+            "--run-out", runs, "--report", report, "--format", "json", "--relevance-level", "2");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal("candidates+rerank", r.Json.GetProperty("configuration").GetString());
+        Assert.Equal(2, r.Json.GetProperty("configurations").GetArrayLength());
+        Assert.True(r.Json.GetProperty("timings_ms").GetProperty("rerank").GetDouble() > 0);
+        var runLines = File.ReadAllLines(Path.Combine(runs, "candidates+rerank.run"));
+        Assert.Equal(43 * 20, runLines.Length);
+        Assert.Equal(6, runLines[0].Split(' ').Length);
+        Assert.True(File.Exists(Path.Combine(report, "comparison.md")));
+        var png = File.ReadAllBytes(Path.Combine(report, "comparison.png"));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+    }
+}
