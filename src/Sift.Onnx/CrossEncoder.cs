@@ -73,7 +73,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         {
             throw new SiftException(ex.Message + " Download the complete model with `sift model pull ORG/NAME`.", ex);
         }
-        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits");
+        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix);
         return new CrossEncoder(dir, tokenizer, session, options);
     }
 
@@ -210,6 +210,9 @@ public sealed class CrossEncoder : IReranker, IDisposable
         AddItems(items, 0, Tokenizer.Tokenize(query), document);
         return items.Select(i => i.Window ?? new TextWindow(0, 0, document.Length, 1)).ToArray();
     }
+
+    /// <summary>Ends ONNX Runtime profiling (see <see cref="CrossEncoderOptions.ProfilePrefix"/>) and returns the trace path.</summary>
+    public string EndProfiling() => _session.EndProfiling();
 
     public void Dispose() => _session.Dispose();
 

@@ -58,6 +58,9 @@ public sealed record CrossEncoderOptions
     /// </summary>
     public string? OptimizedModelCachePath { get; init; }
 
+    /// <summary>When set, ONNX Runtime writes a per-operator profile (Chrome trace JSON) with this path prefix; see <see cref="CrossEncoder.EndProfiling"/>.</summary>
+    public string? ProfilePrefix { get; init; }
+
     /// <summary>How a pair longer than the max length is cut (Hugging Face semantics).</summary>
     public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;
 

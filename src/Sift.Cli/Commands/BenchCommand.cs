@@ -20,10 +20,11 @@ internal static class BenchCommand
         var maxLength = CliCommon.MaxLengthOption();
         var noSort = new Option<bool>("--no-length-sort") { Description = "Batch in input order instead of by length (to measure what sorting buys)." };
         var format = CliCommon.FormatOption();
+        var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
-            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format,
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
@@ -37,6 +38,7 @@ internal static class BenchCommand
                 IntraOpThreads = pr.GetValue(threads),
                 MaxLength = pr.GetValue(maxLength),
                 SortByLength = !pr.GetValue(noSort),
+                ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });
             // Cold start: process start to the first scored batch.
             encoder.Score(selected[0].Query, selected[0].Candidates[0].Text);
@@ -52,6 +54,13 @@ internal static class BenchCommand
                 return Task.CompletedTask;
             }).GetAwaiter().GetResult();
 
+            if (pr.GetValue(profile))
+            {
+                var ops = OperatorProfile.Summarize(encoder.EndProfiling());
+                var opTable = new Table().Title("ONNX Runtime time per operator").AddColumns("operator", "ms", "calls", "share");
+                foreach (var op in ops.Take(15)) opTable.AddRow(op.Operator, op.Milliseconds.ToString("0"), op.Calls.ToString(), op.Share.ToString("P1"));
+                CliCommon.StdErr.Write(opTable);
+            }
             if (pr.GetValue(format) == OutputFormat.Json)
             {
                 CliCommon.WriteJson(report);

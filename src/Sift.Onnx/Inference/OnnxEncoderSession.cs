@@ -14,7 +14,7 @@ internal sealed class OnnxEncoderSession : IDisposable
     private readonly string[] _inputNames;
     private readonly string _outputName;
 
-    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput)
+    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null)
     {
         using var options = new SessionOptions
         {
@@ -22,6 +22,13 @@ internal sealed class OnnxEncoderSession : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = intraOpThreads,
         };
+        if (!string.IsNullOrEmpty(profilePrefix))
+        {
+            // ONNX Runtime's per-operator trace (Chrome trace JSON), written when the session ends.
+            // The prefix must be set first: enabling passes the current prefix to ONNX Runtime.
+            options.ProfileOutputPathPrefix = profilePrefix;
+            options.EnableProfiling = true;
+        }
         if (!string.IsNullOrEmpty(optimizedModelCachePath))
         {
             options.OptimizedModelFilePath = optimizedModelCachePath;
@@ -115,6 +122,9 @@ internal sealed class OnnxEncoderSession : IDisposable
             }
         }
     }
+
+    /// <summary>Stops profiling and returns the trace file (only when created with a profile prefix).</summary>
+    public string EndProfiling() => _session.EndProfiling();
 
     public void Dispose() => _session.Dispose();
 }
