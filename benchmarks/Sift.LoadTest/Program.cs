@@ -33,7 +33,7 @@ internal static class LoadTest
           --endpoint PATH          /rerank (default), /v1/rerank or /v2/rerank
           --no-dynamic-batching    with --model: serve without the batching queue
           --threads N              with --model: ONNX Runtime threads (default 0: one per core)
-          --max-batch-requests N   with --model: pairs per forward pass (default 32)
+          --max-batch-requests N   with --model: pairs per forward pass (default 16)
           --max-concurrent-requests N  with --model (default 64)
           --corpus FILE            JSONL with "text" (default: shared/data/scifact/corpus.jsonl, else synthetic)
           --api-key KEY            bearer key for --url
@@ -80,7 +80,7 @@ internal static class LoadTest
                 Port = 0,
                 DynamicBatching = dynamicBatching,
                 Threads = a.Int("--threads", 0),
-                MaxBatchRequests = a.Int("--max-batch-requests", 32),
+                MaxBatchRequests = a.Int("--max-batch-requests", 16),
                 MaxConcurrentRequests = a.Int("--max-concurrent-requests", 64),
             };
             var builder = SiftServer.CreateBuilder(options);

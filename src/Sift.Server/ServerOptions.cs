@@ -51,8 +51,11 @@ public sealed record ServerOptions
     /// <summary>Padded tokens (pairs × longest pair) per forward pass of the batching worker.</summary>
     public int MaxBatchTokens { get; init; } = 16384;
 
-    /// <summary>Pairs per forward pass of the batching worker (and the engine's batch size without dynamic batching).</summary>
-    public int MaxBatchRequests { get; init; } = 32;
+    /// <summary>
+    /// Pairs per forward pass of the batching worker (and the engine's batch size without dynamic batching). On CPU,
+    /// small length-sorted batches win: with MiniLM-L6 on 2 cores, 8 and 16 beat 32 by about 20% in throughput.
+    /// </summary>
+    public int MaxBatchRequests { get; init; } = 16;
 
     /// <summary>Inference requests in flight at once; past this the server answers 429 with Retry-After.</summary>
     public int MaxConcurrentRequests { get; init; } = 64;

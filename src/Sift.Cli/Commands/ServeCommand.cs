@@ -20,7 +20,7 @@ internal static class ServeCommand
         var host = new Option<string?>("--host") { Description = "Address to bind (default 127.0.0.1, loopback only; 0.0.0.0 for all interfaces). Env: SIFT_HOST." };
         var port = new Option<int?>("--port", "-p") { Description = "Port (default 8080). Env: SIFT_PORT." };
         var maxBatchTokens = new Option<int?>("--max-batch-tokens") { Description = "Padded tokens per forward pass of the batching queue (default 16384). Env: SIFT_MAX_BATCH_TOKENS." };
-        var maxBatchRequests = new Option<int?>("--max-batch-requests") { Description = "Pairs per forward pass (default 32). Env: SIFT_MAX_BATCH_REQUESTS." };
+        var maxBatchRequests = new Option<int?>("--max-batch-requests") { Description = "Pairs per forward pass (default 16; small batches are faster on CPU). Env: SIFT_MAX_BATCH_REQUESTS." };
         var maxConcurrent = new Option<int?>("--max-concurrent-requests") { Description = "Requests in flight before answering 429 (default 64). Env: SIFT_MAX_CONCURRENT_REQUESTS." };
         var maxClientBatch = new Option<int?>("--max-client-batch-size") { Description = "Documents per request before answering 413 (default 1000). Env: SIFT_MAX_CLIENT_BATCH_SIZE." };
         var maxPayload = new Option<long?>("--max-payload-bytes") { Description = "Request body limit before answering 413 (default 2000000). Env: SIFT_MAX_PAYLOAD_BYTES." };
