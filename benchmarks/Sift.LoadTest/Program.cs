@@ -34,6 +34,7 @@ internal static class LoadTest
           --no-dynamic-batching    with --model: serve without the batching queue
           --threads N              with --model: ONNX Runtime threads (default 0: one per core)
           --max-batch-requests N   with --model: pairs per forward pass (default 16)
+          --batch-workers N        with --model: forward passes at once (default 2)
           --max-concurrent-requests N  with --model (default 64)
           --corpus FILE            JSONL with "text" (default: shared/data/scifact/corpus.jsonl, else synthetic)
           --api-key KEY            bearer key for --url
@@ -81,6 +82,7 @@ internal static class LoadTest
                 DynamicBatching = dynamicBatching,
                 Threads = a.Int("--threads", 0),
                 MaxBatchRequests = a.Int("--max-batch-requests", 16),
+                BatchWorkers = a.Int("--batch-workers", 2),
                 MaxConcurrentRequests = a.Int("--max-concurrent-requests", 64),
             };
             var builder = SiftServer.CreateBuilder(options);

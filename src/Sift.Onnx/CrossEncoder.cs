@@ -64,16 +64,28 @@ public sealed class CrossEncoder : IReranker, IDisposable
         options ??= new CrossEncoderOptions();
         options.Validate();
         var dir = ModelDirectory.Open(ModelLocator.Resolve(model), options.Precision);
+        // Tokenizer parsing and ONNX Runtime's graph optimization are independent; overlapping them cuts cold start.
+        var tokenizerTask = Task.Run(() => HfTokenizer.FromDirectory(dir.Root));
+        OnnxEncoderSession session;
+        try
+        {
+            session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix);
+        }
+        catch
+        {
+            tokenizerTask.ContinueWith(t => _ = t.Exception, TaskScheduler.Default); // observe; the session error is the one to report
+            throw;
+        }
         HfTokenizer tokenizer;
         try
         {
-            tokenizer = HfTokenizer.FromDirectory(dir.Root);
+            tokenizer = tokenizerTask.GetAwaiter().GetResult();
         }
         catch (TokenizerException ex)
         {
+            session.Dispose();
             throw new SiftException(ex.Message + " Download the complete model with `sift model pull ORG/NAME`.", ex);
         }
-        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix);
         return new CrossEncoder(dir, tokenizer, session, options);
     }
 

@@ -57,6 +57,12 @@ public sealed record ServerOptions
     /// </summary>
     public int MaxBatchRequests { get; init; } = 16;
 
+    /// <summary>
+    /// Batching workers per model: forward passes that run at once. One ONNX Runtime call does not keep every core
+    /// busy, so two overlapping passes beat one on CPU.
+    /// </summary>
+    public int BatchWorkers { get; init; } = 2;
+
     /// <summary>Inference requests in flight at once; past this the server answers 429 with Retry-After.</summary>
     public int MaxConcurrentRequests { get; init; } = 64;
 
@@ -115,6 +121,7 @@ public sealed record ServerOptions
         if (string.IsNullOrWhiteSpace(Host)) throw new SiftException("--host must not be empty (e.g. 127.0.0.1).");
         if (Port is < 0 or > 65535) throw new SiftException($"--port must be 0..65535 (got {Port}).");
         if (MaxBatchTokens < 1) throw new SiftException($"--max-batch-tokens must be at least 1 (got {MaxBatchTokens}).");
+        if (BatchWorkers < 1) throw new SiftException($"--batch-workers must be at least 1 (got {BatchWorkers}).");
         if (MaxBatchRequests < 1) throw new SiftException($"--max-batch-requests must be at least 1 (got {MaxBatchRequests}).");
         if (MaxConcurrentRequests < 1) throw new SiftException($"--max-concurrent-requests must be at least 1 (got {MaxConcurrentRequests}).");
         if (MaxClientBatchSize < 1) throw new SiftException($"--max-client-batch-size must be at least 1 (got {MaxClientBatchSize}).");
@@ -208,7 +215,7 @@ public sealed record ServerOptions
     private static readonly HashSet<string> Known =
     [
         "index", "host", "port", "max-batch-tokens", "max-batch-requests", "max-concurrent-requests", "max-client-batch-size",
-        "max-payload-bytes", "api-key", "precision", "threads", "dynamic-batching", "no-dynamic-batching", "shutdown-timeout",
+        "max-payload-bytes", "api-key", "batch-workers", "precision", "threads", "dynamic-batching", "no-dynamic-batching", "shutdown-timeout",
         "max-length",
     ];
 
@@ -233,6 +240,7 @@ public sealed record ServerOptions
                 "port" => o with { Port = Int(key, raw, where) },
                 "max-batch-tokens" => o with { MaxBatchTokens = Int(key, raw, where) },
                 "max-batch-requests" => o with { MaxBatchRequests = Int(key, raw, where) },
+                "batch-workers" => o with { BatchWorkers = Int(key, raw, where) },
                 "max-concurrent-requests" => o with { MaxConcurrentRequests = Int(key, raw, where) },
                 "max-client-batch-size" => o with { MaxClientBatchSize = Int(key, raw, where) },
                 "max-payload-bytes" => o with { MaxPayloadBytes = Long(key, raw, where) },

@@ -221,6 +221,7 @@ public sealed class BehaviourTests
         await using var server = await ServerHarness.StartAsync(ServerHarness.Options(o => o with
         {
             MaxBatchRequests = 8,
+            BatchWorkers = 1, // one worker: the small request's pairs wait behind the big one's
             Models = [new ModelSpec(null, Sift.Testing.TestPaths.Fixture("ce-minilm-l6-arch"))],
         }));
         // A big request keeps the worker busy; the second client gives up while its pairs are still queued.

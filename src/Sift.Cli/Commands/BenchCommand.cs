@@ -28,7 +28,11 @@ internal static class BenchCommand
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
+            var trace = Environment.GetEnvironmentVariable("SIFT_TRACE_STARTUP") == "1";
+            void Mark(string what) { if (trace) Console.Error.WriteLine($"[startup] {ProcessClock.Age().TotalMilliseconds:0} ms {what}"); }
+            Mark("command start");
             var list = CandidateListLoader.Load(pr.GetValue(candidates)!.FullName);
+            Mark("candidates loaded");
             var selected = list.Queries.Take(pr.GetValue(queries) ?? int.MaxValue)
                 .Select(q => new BenchQuery(q.Query, q.Candidates.Select(c => c.Document).ToArray())).ToArray();
             using var encoder = CrossEncoder.Load(pr.GetValue(model), new CrossEncoderOptions
@@ -40,6 +44,7 @@ internal static class BenchCommand
                 SortByLength = !pr.GetValue(noSort),
                 ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });
+            Mark("model loaded");
             // Cold start: process start to the first scored batch.
             encoder.Score(selected[0].Query, selected[0].Candidates[0].Text);
             var coldStart = ProcessClock.Age();

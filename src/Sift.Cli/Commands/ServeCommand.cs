@@ -21,6 +21,7 @@ internal static class ServeCommand
         var port = new Option<int?>("--port", "-p") { Description = "Port (default 8080). Env: SIFT_PORT." };
         var maxBatchTokens = new Option<int?>("--max-batch-tokens") { Description = "Padded tokens per forward pass of the batching queue (default 16384). Env: SIFT_MAX_BATCH_TOKENS." };
         var maxBatchRequests = new Option<int?>("--max-batch-requests") { Description = "Pairs per forward pass (default 16; small batches are faster on CPU). Env: SIFT_MAX_BATCH_REQUESTS." };
+        var batchWorkers = new Option<int?>("--batch-workers") { Description = "Forward passes run at once by the batching queue (default 2). Env: SIFT_BATCH_WORKERS." };
         var maxConcurrent = new Option<int?>("--max-concurrent-requests") { Description = "Requests in flight before answering 429 (default 64). Env: SIFT_MAX_CONCURRENT_REQUESTS." };
         var maxClientBatch = new Option<int?>("--max-client-batch-size") { Description = "Documents per request before answering 413 (default 1000). Env: SIFT_MAX_CLIENT_BATCH_SIZE." };
         var maxPayload = new Option<long?>("--max-payload-bytes") { Description = "Request body limit before answering 413 (default 2000000). Env: SIFT_MAX_PAYLOAD_BYTES." };
@@ -34,7 +35,7 @@ internal static class ServeCommand
 
         var cmd = new Command("serve", "Serve cross-encoder reranking over HTTP (Hugging Face TEI /rerank, Cohere and Jina /v1/rerank and /v2/rerank, /search with --index).")
         {
-            model, index, host, port, maxBatchTokens, maxBatchRequests, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
+            model, index, host, port, maxBatchTokens, maxBatchRequests, batchWorkers, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
             maxLength, noBatching, shutdown, config,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
@@ -47,6 +48,7 @@ internal static class ServeCommand
             if (pr.GetValue(port) is { } p) options = options with { Port = p };
             if (pr.GetValue(maxBatchTokens) is { } mbt) options = options with { MaxBatchTokens = mbt };
             if (pr.GetValue(maxBatchRequests) is { } mbr) options = options with { MaxBatchRequests = mbr };
+            if (pr.GetValue(batchWorkers) is { } bw) options = options with { BatchWorkers = bw };
             if (pr.GetValue(maxConcurrent) is { } mc) options = options with { MaxConcurrentRequests = mc };
             if (pr.GetValue(maxClientBatch) is { } mcb) options = options with { MaxClientBatchSize = mcb };
             if (pr.GetValue(maxPayload) is { } mp) options = options with { MaxPayloadBytes = mp };

@@ -68,7 +68,8 @@ internal sealed class DirectBackend : IInferenceBackend
 /// <param name="MaxBatchTokens">Padded tokens (pairs × longest pair) per forward pass.</param>
 /// <param name="MaxBatchPairs">Pairs per forward pass.</param>
 /// <param name="MaxQueuedRequests">Requests the queue holds at most; past that a request is refused with 429.</param>
-public sealed record BatchingOptions(int MaxBatchTokens, int MaxBatchPairs, int MaxQueuedRequests)
+/// <param name="Workers">Forward passes run at once (each by its own worker taking from the shared queue).</param>
+public sealed record BatchingOptions(int MaxBatchTokens, int MaxBatchPairs, int MaxQueuedRequests, int Workers = 2)
 {
     /// <summary>Pairs taken from the head of the queue and length-sorted together before being cut into batches.</summary>
     public int WindowPairs => Math.Max(MaxBatchPairs * 4, 64);
@@ -76,7 +77,8 @@ public sealed record BatchingOptions(int MaxBatchTokens, int MaxBatchPairs, int 
 
 /// <summary>
 /// Dynamic batching, the way Hugging Face TEI does it on a CPU: requests put their tokenized pairs in a bounded
-/// channel; one worker takes a window of pairs from the head of the queue (oldest first, across requests), sorts it
+/// channel; a worker (<see cref="BatchingOptions.Workers"/> of them, so a CPU's cores stay busy between and during
+/// forward passes) takes a window of pairs from the head of the queue (oldest first, across requests), sorts it
 /// by length so each forward pass pads little, cuts it into batches under the token budget and the pair cap, runs
 /// each through <see cref="CrossEncoder.PredictEncoded"/>, and hands every request exactly its own logits
 /// (one <see cref="TaskCompletionSource{TResult}"/> per request). Pairs of a request whose client went away are
@@ -90,7 +92,7 @@ internal sealed class DynamicBatcher : IInferenceBackend
     private readonly ILogger _logger;
     private readonly string _model;
     private readonly Channel<Job> _channel;
-    private readonly Task _worker;
+    private readonly Task[] _workers;
     private int _queued;
 
     public DynamicBatcher(CrossEncoder encoder, string model, BatchingOptions options, ServerMetrics metrics, ILogger logger)
@@ -102,10 +104,12 @@ internal sealed class DynamicBatcher : IInferenceBackend
         _logger = logger;
         _channel = Channel.CreateBounded<Job>(new BoundedChannelOptions(options.MaxQueuedRequests)
         {
-            SingleReader = true,
+            SingleReader = options.Workers == 1,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        _worker = Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _workers = Enumerable.Range(0, Math.Max(1, options.Workers))
+            .Select(_ => Task.Factory.StartNew(RunAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap())
+            .ToArray();
     }
 
     public int QueueDepth => Volatile.Read(ref _queued);
@@ -162,7 +166,8 @@ internal sealed class DynamicBatcher : IInferenceBackend
                     break;
                 }
             }
-            while (reader.TryRead(out var job))
+            // Take only what fills one window, so the other workers find work in the queue too.
+            while (pending.Count < _options.WindowPairs && reader.TryRead(out var job))
             {
                 for (var i = 0; i < job.Encodings.Count; i++)
                 {
@@ -283,7 +288,7 @@ internal sealed class DynamicBatcher : IInferenceBackend
     public async ValueTask DisposeAsync()
     {
         _channel.Writer.TryComplete();
-        await _worker.ConfigureAwait(false);
+        await Task.WhenAll(_workers).ConfigureAwait(false);
     }
 
     private readonly record struct PairRef(Job Job, int Index)

@@ -183,7 +183,7 @@ internal sealed class ModelLoaderService : IHostedService
                 // Warm-up: one scored batch, so the first real request does not pay for graph setup.
                 _ = encoder.PredictEncoded([encoder.EncodePair("warm up", "warm up the model")], ct);
                 IInferenceBackend backend = _options.DynamicBatching
-                    ? new DynamicBatcher(encoder, name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1)),
+                    ? new DynamicBatcher(encoder, name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1), _options.BatchWorkers),
                         _metrics, _loggerFactory.CreateLogger<DynamicBatcher>())
                     : new DirectBackend(encoder, name, _metrics);
                 lock (_encoders)
