@@ -213,8 +213,8 @@ internal sealed class ModelLoaderService : IHostedService
             _logger.LogError("Could not load the model: {Message}", message);
             if (_options.ExitOnLoadFailure)
             {
-                Environment.ExitCode = 2;
-                _lifetime.StopApplication();
+                // Stop once the host has finished starting (stopping mid-start would surface as a cancelled start).
+                _lifetime.ApplicationStarted.Register(_lifetime.StopApplication);
             }
         }
     }
