@@ -49,8 +49,8 @@ public sealed class SearchService : IDisposable
             retriever = mode switch
             {
                 "bm25" => _index.Bm25(),
-                "dense" => _index.Dense(_embedder.Value),
-                "hybrid" => _index.Hybrid(_embedder.Value),
+                "dense" => _index.Dense(_embedder.Value, _embedder.Value.QueryPrompt),
+                "hybrid" => _index.Hybrid(_embedder.Value, queryPrefix: _embedder.Value.QueryPrompt),
                 _ => throw ApiException.Invalid("mode", $"'mode' must be bm25, dense or hybrid (got '{mode}')"),
             };
         }
