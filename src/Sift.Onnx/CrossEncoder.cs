@@ -69,7 +69,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         OnnxEncoderSession session;
         try
         {
-            session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix);
+            session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig);
         }
         catch
         {
@@ -326,12 +326,17 @@ public sealed class CrossEncoder : IReranker, IDisposable
         }
 
         var results = new float[items.Count][];
-        var batch = new List<Encoding>(_options.BatchSize);
+        var starts = new List<int>();
         for (var start = 0; start < order.Length; start += _options.BatchSize)
+        {
+            starts.Add(start);
+        }
+
+        void RunBatch(int start)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var end = Math.Min(order.Length, start + _options.BatchSize);
-            batch.Clear();
+            var batch = new List<Encoding>(end - start);
             for (var j = start; j < end; j++)
             {
                 batch.Add(items[order[j]].Encoding);
@@ -344,6 +349,21 @@ public sealed class CrossEncoder : IReranker, IDisposable
             {
                 results[order[j]] = data.AsSpan((j - start) * labels, labels).ToArray();
             }
+        }
+
+        if (_options.ConcurrentBatches <= 1 || starts.Count == 1)
+        {
+            foreach (var start in starts)
+            {
+                RunBatch(start);
+            }
+        }
+        else
+        {
+            // Several single-threaded runs at once instead of one run split across threads: a BERT layer is many
+            // small memory-bound operators (layer norm, transpose, softmax) whose per-operator thread hand-off
+            // costs more than it saves on a few cores.
+            Parallel.ForEach(starts, new ParallelOptions { MaxDegreeOfParallelism = _options.ConcurrentBatches, CancellationToken = cancellationToken }, RunBatch);
         }
         return results;
     }

@@ -50,6 +50,15 @@ public sealed record CrossEncoderOptions
     /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime use one per physical core.</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Batches scored at the same time (each on its own thread). With <see cref="IntraOpThreads"/> = 1 and this set to
+    /// the core count, cores work on different batches instead of sharing every operator; measured faster on small CPUs.
+    /// </summary>
+    public int ConcurrentBatches { get; init; } = 1;
+
+    /// <summary>Extra ONNX Runtime session config entries (e.g. <c>session.intra_op.allow_spinning</c> = <c>0</c>).</summary>
+    public IReadOnlyDictionary<string, string>? SessionConfig { get; init; }
+
     /// <summary>ONNX Runtime graph optimizations (fusions of attention, GELU, layer norm...).</summary>
     public GraphOptimizationLevel GraphOptimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
@@ -89,6 +98,10 @@ public sealed record CrossEncoderOptions
         if (IntraOpThreads < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(IntraOpThreads), IntraOpThreads, "IntraOpThreads must be 0 (automatic) or positive.");
+        }
+        if (ConcurrentBatches <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ConcurrentBatches), ConcurrentBatches, "ConcurrentBatches must be positive.");
         }
         if (ChunkOverlap < 0)
         {

@@ -20,11 +20,13 @@ internal static class BenchCommand
         var maxLength = CliCommon.MaxLengthOption();
         var noSort = new Option<bool>("--no-length-sort") { Description = "Batch in input order instead of by length (to measure what sorting buys)." };
         var format = CliCommon.FormatOption();
+        var concurrent = new Option<int>("--concurrent-batches") { Description = "Batches run at once, each single-threaded when > 1 (see CrossEncoderOptions.ConcurrentBatches).", DefaultValueFactory = _ => 1 };
+        var ortConfig = new Option<string[]>("--ort-config") { Description = "ONNX Runtime session config entries KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = true };
         var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
-            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile,
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
@@ -42,6 +44,8 @@ internal static class BenchCommand
                 IntraOpThreads = pr.GetValue(threads),
                 MaxLength = pr.GetValue(maxLength),
                 SortByLength = !pr.GetValue(noSort),
+                ConcurrentBatches = pr.GetValue(concurrent),
+                SessionConfig = (pr.GetValue(ortConfig) ?? []).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
                 ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });
             Mark("model loaded");

@@ -14,7 +14,7 @@ internal sealed class OnnxEncoderSession : IDisposable
     private readonly string[] _inputNames;
     private readonly string _outputName;
 
-    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null)
+    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null)
     {
         using var options = new SessionOptions
         {
@@ -22,6 +22,10 @@ internal sealed class OnnxEncoderSession : IDisposable
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = intraOpThreads,
         };
+        foreach (var (key, value) in configEntries ?? new Dictionary<string, string>())
+        {
+            options.AddSessionConfigEntry(key, value);
+        }
         if (!string.IsNullOrEmpty(profilePrefix))
         {
             // ONNX Runtime's per-operator trace (Chrome trace JSON), written when the session ends.
