@@ -205,6 +205,37 @@ public sealed class CrossEncoder : IReranker, IDisposable
         return Predict(items, cancellationToken);
     }
 
+    /// <summary>
+    /// Tokenizes a query against many documents the way <see cref="Rerank(string, IReadOnlyList{Document}, RerankOptions?, CancellationToken)"/>
+    /// does (query once; long documents split into windows in chunk mode) without running the model, so a caller
+    /// with its own batching (the server's queue) can run <see cref="ScoringPlan.Encodings"/> and then
+    /// <see cref="Combine"/> the logits.
+    /// </summary>
+    public ScoringPlan Plan(TokenizedText query, IReadOnlyList<TokenizedText> documents)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(documents);
+        var items = new List<ScoringItem>(documents.Count);
+        for (var i = 0; i < documents.Count; i++)
+        {
+            AddItems(items, i, query, documents[i]);
+        }
+        return new ScoringPlan(items.Select(x => x.Encoding).ToArray(), items.Select(x => (x.Owner, x.Window)).ToArray(), documents.Count);
+    }
+
+    /// <summary>
+    /// Turns the logits of a plan's encodings (same order) into one row of logits per document, choosing the winning
+    /// window by this encoder's aggregation, and returns the windows (null where a document was scored whole).
+    /// </summary>
+    public (float[][] Logits, TextWindow?[] Windows) Combine(ScoringPlan plan, float[][] logits)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(logits);
+        var items = plan.Items.Select((x, i) => new ScoringItem(x.Owner, plan.Encodings[i], x.Window)).ToList();
+        var perDoc = Aggregate(items, logits, plan.Documents, _defaultActivation, out var picks, _options.CalibrationFactor ?? 1f);
+        return (perDoc, picks.Select(p => p?.Window).ToArray());
+    }
+
     /// <summary>Applies this encoder's activation (or an override) to one row of logits.</summary>
     public float ApplyActivation(ReadOnlySpan<float> logits, ScoreActivation? activation = null, float? calibrationFactor = null)
     {
@@ -276,9 +307,11 @@ public sealed class CrossEncoder : IReranker, IDisposable
 
     private sealed record WindowPick(TextWindow Window, float MeanScore);
 
-    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, string document)
+    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, string document) =>
+        AddItems(items, owner, query, Tokenizer.Tokenize(document));
+
+    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, TokenizedText doc)
     {
-        var doc = Tokenizer.Tokenize(document);
         var special = Tokenizer.NumSpecialTokensToAdd(isPair: true);
         if (_options.LongDocuments == LongDocumentStrategy.Truncate || query.Count + doc.Count + special <= MaxLength)
         {
@@ -408,4 +441,23 @@ public sealed class CrossEncoder : IReranker, IDisposable
         }
         return perOwner;
     }
+}
+
+/// <summary>Model inputs for a query and its documents, with which document (and window) each belongs to. See <see cref="CrossEncoder.Plan"/>.</summary>
+public sealed class ScoringPlan
+{
+    internal ScoringPlan(IReadOnlyList<Encoding> encodings, IReadOnlyList<(int Owner, TextWindow? Window)> items, int documents)
+    {
+        Encodings = encodings;
+        Items = items;
+        Documents = documents;
+    }
+
+    /// <summary>The pairs to run, one or more per document.</summary>
+    public IReadOnlyList<Encoding> Encodings { get; }
+
+    internal IReadOnlyList<(int Owner, TextWindow? Window)> Items { get; }
+
+    /// <summary>Number of documents planned.</summary>
+    public int Documents { get; }
 }

@@ -93,6 +93,15 @@ public sealed record ServerOptions
     /// <summary>Max tokens per pair (capped by the model's own limit); null: the model's limit.</summary>
     public int? MaxLength { get; init; }
 
+    /// <summary>Long documents: truncate (TEI's behaviour, default) or chunk (score overlapping windows, keep the best).</summary>
+    public LongDocumentStrategy LongDocs { get; init; } = LongDocumentStrategy.Truncate;
+
+    /// <summary>Tokens shared by consecutive windows in chunk mode.</summary>
+    public int Stride { get; init; } = 64;
+
+    /// <summary>Windows per document at most in chunk mode.</summary>
+    public int MaxChunks { get; init; } = 8;
+
     /// <summary>Stop the process (exit code 2) when a model fails to load (the CLI); otherwise keep serving 503 on /health.</summary>
     public bool ExitOnLoadFailure { get; init; }
 
@@ -216,7 +225,7 @@ public sealed record ServerOptions
     [
         "index", "host", "port", "max-batch-tokens", "max-batch-requests", "max-concurrent-requests", "max-client-batch-size",
         "max-payload-bytes", "api-key", "batch-workers", "precision", "threads", "dynamic-batching", "no-dynamic-batching", "shutdown-timeout",
-        "max-length",
+        "max-length", "long-docs", "stride", "max-chunks",
     ];
 
     private static string Normalize(string key) => key.Trim().ToLowerInvariant().Replace('_', '-');
@@ -251,6 +260,14 @@ public sealed record ServerOptions
                 "no-dynamic-batching" => o with { DynamicBatching = !Bool(key, raw, where) },
                 "shutdown-timeout" => o with { ShutdownTimeout = TimeSpan.FromSeconds(Int(key, raw, where)) },
                 "max-length" => o with { MaxLength = Int(key, raw, where) },
+                "long-docs" => o with { LongDocs = raw.Trim().ToLowerInvariant() switch
+                {
+                    "truncate" => LongDocumentStrategy.Truncate,
+                    "chunk" => LongDocumentStrategy.Chunk,
+                    _ => throw new SiftException($"{where}long-docs must be truncate or chunk (got '{raw}')."),
+                } },
+                "stride" => o with { Stride = Int(key, raw, where) },
+                "max-chunks" => o with { MaxChunks = Int(key, raw, where) },
                 _ => o,
             };
         }

@@ -22,11 +22,14 @@ internal static class BenchCommand
         var format = CliCommon.FormatOption();
         var concurrent = new Option<int>("--concurrent-batches") { Description = "Batches run at once, each single-threaded when > 1 (see CrossEncoderOptions.ConcurrentBatches).", DefaultValueFactory = _ => 1 };
         var ortConfig = new Option<string[]>("--ort-config") { Description = "ONNX Runtime session config entries KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = true };
+        var agreement = new Option<bool>("--agreement") { Description = "Instead of timing: score every pair with fp32 and int8 and report the Spearman correlation of their scores." };
+        var soak = new Option<int?>("--soak") { Description = "Instead of timing: run N rerank calls and report memory before and after (leak check)." };
+        var soakDocs = new Option<int>("--soak-docs") { Description = "Candidates per call in --soak.", DefaultValueFactory = _ => 10 };
         var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
-            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig,
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
@@ -49,6 +52,34 @@ internal static class BenchCommand
                 ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });
             Mark("model loaded");
+            if (pr.GetValue(agreement))
+            {
+                using var int8 = CrossEncoder.Load(pr.GetValue(model), encoder.Options with { Precision = ModelPrecision.Int8 });
+                using var fp32 = CrossEncoder.Load(pr.GetValue(model), encoder.Options with { Precision = ModelPrecision.Fp32 });
+                PrecisionAgreement result = null!;
+                CliProgress.RunAsync(add =>
+                {
+                    var t = add("fp32 vs int8", selected.Length);
+                    result = QualityChecks.Compare(fp32, int8, selected, new Progress<int>(n => t?.Value = n), ct);
+                    return Task.CompletedTask;
+                }).GetAwaiter().GetResult();
+                if (pr.GetValue(format) == OutputFormat.Json) CliCommon.WriteJson(result);
+                else AnsiConsole.MarkupLine($"{result.Pairs:N0} pairs: Spearman(fp32, int8) = [bold]{result.Spearman:0.0000}[/] pooled, {result.MeanPerQuerySpearman:0.0000} mean per query; max |Δlogit| {result.MaxAbsDiff:0.0000}");
+                return Task.FromResult(0);
+            }
+            if (pr.GetValue(soak) is { } calls)
+            {
+                SoakReport result = null!;
+                CliProgress.RunAsync(add =>
+                {
+                    var t = add("rerank calls", calls);
+                    result = QualityChecks.Soak(encoder, selected, calls, pr.GetValue(soakDocs), new Progress<int>(n => t?.Value = n), ct);
+                    return Task.CompletedTask;
+                }).GetAwaiter().GetResult();
+                if (pr.GetValue(format) == OutputFormat.Json) CliCommon.WriteJson(result);
+                else AnsiConsole.MarkupLine($"{result.Calls:N0} calls in {result.Seconds:0.0} s: working set {result.StartWorkingSetMb:0.0} → {result.EndWorkingSetMb:0.0} MB (peak {result.PeakWorkingSetMb:0.0}), managed heap {result.ManagedHeapStartMb:0.0} → {result.ManagedHeapEndMb:0.0} MB");
+                return Task.FromResult(0);
+            }
             // Cold start: process start to the first scored batch.
             encoder.Score(selected[0].Query, selected[0].Candidates[0].Text);
             var coldStart = ProcessClock.Age();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Sift.Onnx;
 using Sift.Server;
 
 namespace Sift.Cli.Commands;
@@ -31,12 +32,15 @@ internal static class ServeCommand
         var maxLength = new Option<int?>("--max-length") { Description = "Max tokens per pair (capped by the model). Env: SIFT_MAX_LENGTH." };
         var noBatching = new Option<bool>("--no-dynamic-batching") { Description = "Run each request on its own instead of mixing concurrent requests in batches (for comparison). Env: SIFT_DYNAMIC_BATCHING=false." };
         var shutdown = new Option<int?>("--shutdown-timeout") { Description = "Seconds SIGTERM waits for in-flight requests (default 30). Env: SIFT_SHUTDOWN_TIMEOUT." };
+        var longDocs = new Option<string?>("--long-docs") { Description = "Long documents: truncate (default) or chunk (score overlapping windows, keep the best). Env: SIFT_LONG_DOCS." };
+        var stride = new Option<int?>("--stride") { Description = "Tokens of overlap between windows in chunk mode (default 64). Env: SIFT_STRIDE." };
+        var maxChunks = new Option<int?>("--max-chunks") { Description = "Windows per document at most in chunk mode (default 8). Env: SIFT_MAX_CHUNKS." };
         var config = new Option<FileInfo?>("--config") { Description = "JSON config file with the same settings (keys like \"max_batch_tokens\"; \"model\": string or array)." };
 
         var cmd = new Command("serve", "Serve cross-encoder reranking over HTTP (Hugging Face TEI /rerank, Cohere and Jina /v1/rerank and /v2/rerank, /search with --index).")
         {
             model, index, host, port, maxBatchTokens, maxBatchRequests, batchWorkers, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
-            maxLength, noBatching, shutdown, config,
+            maxLength, noBatching, shutdown, longDocs, stride, maxChunks, config,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -56,6 +60,9 @@ internal static class ServeCommand
             if (pr.GetValue(precision) is { } prec) options = options with { Precision = ServerOptions.ParsePrecision(prec, "--precision: ") };
             if (pr.GetValue(threads) is { } t) options = options with { Threads = t };
             if (pr.GetValue(maxLength) is { } ml) options = options with { MaxLength = ml };
+            if (pr.GetValue(longDocs) is { } ld) options = options with { LongDocs = ld.Trim().ToLowerInvariant() == "chunk" ? LongDocumentStrategy.Chunk : ld.Trim().ToLowerInvariant() == "truncate" ? LongDocumentStrategy.Truncate : throw new SiftException($"--long-docs must be truncate or chunk (got '{ld}').") };
+            if (pr.GetValue(stride) is { } st) options = options with { Stride = st };
+            if (pr.GetValue(maxChunks) is { } mch) options = options with { MaxChunks = mch };
             if (pr.GetValue(noBatching)) options = options with { DynamicBatching = false };
             if (pr.GetValue(shutdown) is { } s) options = options with { ShutdownTimeout = TimeSpan.FromSeconds(s) };
             return await SiftServer.RunAsync(options, ct).ConfigureAwait(false);

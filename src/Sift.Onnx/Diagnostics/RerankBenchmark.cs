@@ -129,3 +129,101 @@ public static class RerankBenchmark
         return dense + attention;
     }
 }
+
+/// <summary>How far int8 scores are from fp32 scores on the same pairs.</summary>
+/// <param name="Pairs">Pairs compared.</param>
+/// <param name="Spearman">Spearman rank correlation over all pairs pooled.</param>
+/// <param name="MeanPerQuerySpearman">Mean of per-query Spearman correlations (what changes a ranking).</param>
+/// <param name="MaxAbsDiff">Largest absolute logit difference.</param>
+public sealed record PrecisionAgreement(long Pairs, double Spearman, double MeanPerQuerySpearman, double MaxAbsDiff);
+
+/// <summary>Memory over many rerank calls: a leak shows as growth after warm-up.</summary>
+public sealed record SoakReport(int Calls, double StartWorkingSetMb, double EndWorkingSetMb, double PeakWorkingSetMb, double ManagedHeapStartMb, double ManagedHeapEndMb, double Seconds);
+
+public static class QualityChecks
+{
+    /// <summary>Scores every candidate with both encoders (raw logits) and compares the rankings.</summary>
+    public static PrecisionAgreement Compare(CrossEncoder reference, CrossEncoder candidate, IReadOnlyList<BenchQuery> queries, IProgress<int>? progress = null, CancellationToken ct = default)
+    {
+        var all = new List<(double A, double B)>();
+        double perQuery = 0, maxDiff = 0;
+        for (var i = 0; i < queries.Count; i++)
+        {
+            var pairs = queries[i].Candidates.Select(d => (queries[i].Query, d.Text)).ToArray();
+            var a = reference.PredictLogits(pairs, ct).Select(l => (double)l[^1]).ToArray();
+            var b = candidate.PredictLogits(pairs, ct).Select(l => (double)l[^1]).ToArray();
+            perQuery += Spearman(a, b);
+            for (var j = 0; j < a.Length; j++)
+            {
+                all.Add((a[j], b[j]));
+                maxDiff = Math.Max(maxDiff, Math.Abs(a[j] - b[j]));
+            }
+            progress?.Report(i + 1);
+        }
+        return new PrecisionAgreement(all.Count, Spearman(all.Select(x => x.A).ToArray(), all.Select(x => x.B).ToArray()), perQuery / queries.Count, maxDiff);
+    }
+
+    /// <summary>Spearman's rho: Pearson correlation of average ranks (ties share their mean rank).</summary>
+    public static double Spearman(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        var ra = Ranks(a);
+        var rb = Ranks(b);
+        double ma = ra.Average(), mb = rb.Average(), cov = 0, va = 0, vb = 0;
+        for (var i = 0; i < ra.Length; i++)
+        {
+            cov += (ra[i] - ma) * (rb[i] - mb);
+            va += (ra[i] - ma) * (ra[i] - ma);
+            vb += (rb[i] - mb) * (rb[i] - mb);
+        }
+        return va == 0 || vb == 0 ? 1 : cov / Math.Sqrt(va * vb);
+    }
+
+    private static double[] Ranks(IReadOnlyList<double> values)
+    {
+        var order = Enumerable.Range(0, values.Count).OrderBy(i => values[i]).ToArray();
+        var ranks = new double[values.Count];
+        for (var i = 0; i < order.Length;)
+        {
+            var j = i;
+            while (j + 1 < order.Length && values[order[j + 1]] == values[order[i]]) j++;
+            var avg = (i + j) / 2.0 + 1;
+            for (var k = i; k <= j; k++) ranks[order[k]] = avg;
+            i = j + 1;
+        }
+        return ranks;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="calls"/> rerank calls cycling over the queries (each with its first
+    /// <paramref name="docsPerCall"/> candidates) and reports the working set and managed heap before and after.
+    /// </summary>
+    public static SoakReport Soak(CrossEncoder encoder, IReadOnlyList<BenchQuery> queries, int calls, int docsPerCall, IProgress<int>? progress = null, CancellationToken ct = default)
+    {
+        using var process = Process.GetCurrentProcess();
+        double Mb(long bytes) => bytes / (1024.0 * 1024.0);
+        // Warm up first so one-time allocations (ONNX Runtime arenas, JIT) are not counted as growth.
+        for (var i = 0; i < Math.Min(50, calls); i++)
+        {
+            var q = queries[i % queries.Count];
+            encoder.Rerank(q.Query, q.Candidates.Take(docsPerCall).ToArray(), null, ct);
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        process.Refresh();
+        var start = process.WorkingSet64;
+        var heapStart = GC.GetTotalMemory(forceFullCollection: true);
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < calls; i++)
+        {
+            var q = queries[i % queries.Count];
+            encoder.Rerank(q.Query, q.Candidates.Take(docsPerCall).ToArray(), null, ct);
+            if (i % 100 == 0) progress?.Report(i);
+        }
+        sw.Stop();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        process.Refresh();
+        return new SoakReport(calls, Mb(start), Mb(process.WorkingSet64), Mb(process.PeakWorkingSet64),
+            Mb(heapStart), Mb(GC.GetTotalMemory(forceFullCollection: true)), sw.Elapsed.TotalSeconds);
+    }
+}

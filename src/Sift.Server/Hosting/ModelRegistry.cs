@@ -170,6 +170,9 @@ internal sealed class ModelLoaderService : IHostedService
                     IntraOpThreads = _options.Threads,
                     BatchSize = _options.MaxBatchRequests,
                     MaxLength = _options.MaxLength,
+                    LongDocuments = _options.LongDocs,
+                    ChunkOverlap = _options.Stride,
+                    MaxChunks = _options.MaxChunks,
                 });
                 lock (_encoders)
                 {

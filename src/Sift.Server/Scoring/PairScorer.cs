@@ -66,7 +66,22 @@ internal static class PairScorer
 
     public static async Task<ScoredPairs> ScoreAsync(ServedModel model, ScoreRequest request, CancellationToken cancellationToken)
     {
-        var encodings = Encode(model.Encoder, request);
+        var encoder = model.Encoder;
+        if (encoder.Options.LongDocuments == LongDocumentStrategy.Chunk)
+        {
+            // Chunk mode: long documents become several windows (never an over-length error); the batching queue
+            // runs every window, and the library combines them per document (best window by default).
+            var tokenizer = encoder.Tokenizer;
+            var docs = request.Texts.Select(t =>
+            {
+                var d = tokenizer.Tokenize(t);
+                return request.MaxTokensPerDoc is { } cap && d.Count > cap ? Slice(d, 0, cap) : d;
+            }).ToArray();
+            var plan = encoder.Plan(tokenizer.Tokenize(request.Query), docs);
+            var windowLogits = await model.Backend.PredictAsync(plan.Encodings, cancellationToken).ConfigureAwait(false);
+            return new ScoredPairs(encoder.Combine(plan, windowLogits).Logits, plan.Encodings.Sum(e => e.Length));
+        }
+        var encodings = Encode(encoder, request);
         var tokens = encodings.Sum(e => e.Length);
         var logits = await model.Backend.PredictAsync(encodings, cancellationToken).ConfigureAwait(false);
         return new ScoredPairs(logits, tokens);
