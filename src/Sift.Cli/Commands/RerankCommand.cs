@@ -9,48 +9,24 @@ internal static class RerankCommand
 {
     public static Command Create()
     {
-        var model = CliCommon.ModelOption();
+        var ce = new CrossEncoderCliOptions();
         var query = new Option<string>("--query", "-q") { Description = "The query text.", Required = true };
         var docs = new Option<FileInfo>("--docs") { Description = "Documents: JSONL with \"text\" (optional \"id\", other fields kept) or plain text, one per line.", Required = true };
         var topK = new Option<int?>("--top-k", "-k") { Description = "Return at most K results." };
         var threshold = new Option<float?>("--threshold") { Description = "Drop results scoring below this value." };
-        var activation = CliCommon.ActivationOption();
-        var precision = CliCommon.PrecisionOption();
-        var maxLength = CliCommon.MaxLengthOption();
-        var batchSize = CliCommon.BatchSizeOption();
-        var threads = CliCommon.ThreadsOption();
-        var format = CliCommon.FormatOption();
-        var longDocs = CliCommon.LongDocsOption();
-        var stride = CliCommon.StrideOption();
-        var maxChunks = CliCommon.MaxChunksOption();
-        var calibration = CliCommon.CalibrationOption();
-
-        var cmd = new Command("rerank", "Rerank documents for a query with a cross-encoder; best first.")
-        {
-            model, query, docs, topK, threshold, activation, precision, maxLength, batchSize, threads, format, longDocs, stride, maxChunks, calibration,
-        };
+        var cmd = new Command("rerank", "Rerank documents for a query with a cross-encoder; best first.") { query, docs, topK, threshold };
+        ce.AddTo(cmd);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
             var documents = DocumentListReader.ReadFile(pr.GetValue(docs)!.FullName);
-            using var encoder = CrossEncoder.Load(pr.GetValue(model), new CrossEncoderOptions
-            {
-                Precision = pr.GetValue(precision),
-                MaxLength = pr.GetValue(maxLength),
-                BatchSize = pr.GetValue(batchSize),
-                IntraOpThreads = pr.GetValue(threads),
-                LongDocuments = pr.GetValue(longDocs),
-                ChunkOverlap = pr.GetValue(stride),
-                MaxChunks = pr.GetValue(maxChunks),
-            });
+            using var encoder = ce.Load(pr);
             var results = await encoder.RerankAsync(pr.GetValue(query)!, documents, new RerankOptions
             {
                 TopK = pr.GetValue(topK),
                 Threshold = pr.GetValue(threshold),
-                Activation = pr.GetValue(activation),
-                CalibrationFactor = pr.GetValue(calibration),
             }, ct);
 
-            if (pr.GetValue(format) == OutputFormat.Json)
+            if (pr.GetValue(ce.Format) == OutputFormat.Json)
             {
                 CliCommon.WriteJson(results.Select(r => new RerankRow(r.Index, r.Document.Id, r.Score, r.Document.Text,
                     r.Window is null ? null : new WindowRow(r.Window.Ordinal, r.Window.Start, r.Window.End, r.Window.WindowCount))));

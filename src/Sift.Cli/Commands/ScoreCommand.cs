@@ -9,41 +9,17 @@ internal static class ScoreCommand
 {
     public static Command Create()
     {
-        var model = CliCommon.ModelOption();
+        var ce = new CrossEncoderCliOptions();
         var pairs = new Option<FileInfo>("--pairs") { Description = "JSONL file: one {\"query\": ..., \"document\": ...} per line.", Required = true };
-        var activation = CliCommon.ActivationOption();
-        var precision = CliCommon.PrecisionOption();
-        var maxLength = CliCommon.MaxLengthOption();
-        var batchSize = CliCommon.BatchSizeOption();
-        var threads = CliCommon.ThreadsOption();
-        var format = CliCommon.FormatOption();
-        var longDocs = CliCommon.LongDocsOption();
-        var stride = CliCommon.StrideOption();
-        var maxChunks = CliCommon.MaxChunksOption();
-        var calibration = CliCommon.CalibrationOption();
-
-        var cmd = new Command("score", "Score (query, document) pairs with a cross-encoder, exactly as sentence-transformers' CrossEncoder.predict.")
-        {
-            model, pairs, activation, precision, maxLength, batchSize, threads, format, longDocs, stride, maxChunks, calibration,
-        };
+        var cmd = new Command("score", "Score (query, document) pairs with a cross-encoder, exactly as sentence-transformers' CrossEncoder.predict.") { pairs };
+        ce.AddTo(cmd);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
             var input = DocumentListReader.ReadPairsFile(pr.GetValue(pairs)!.FullName);
-            using var encoder = CrossEncoder.Load(pr.GetValue(model), new CrossEncoderOptions
-            {
-                Precision = pr.GetValue(precision),
-                MaxLength = pr.GetValue(maxLength),
-                BatchSize = pr.GetValue(batchSize),
-                IntraOpThreads = pr.GetValue(threads),
-                Activation = pr.GetValue(activation),
-                CalibrationFactor = pr.GetValue(calibration),
-                LongDocuments = pr.GetValue(longDocs),
-                ChunkOverlap = pr.GetValue(stride),
-                MaxChunks = pr.GetValue(maxChunks),
-            });
+            using var encoder = ce.Load(pr);
             var logits = await Task.Run(() => encoder.PredictLogits(input, ct), ct);
             var rows = logits.Select((l, i) => new ScoreRow(i, encoder.ApplyActivation(l), l)).ToArray();
-            if (pr.GetValue(format) == OutputFormat.Json)
+            if (pr.GetValue(ce.Format) == OutputFormat.Json)
             {
                 CliCommon.WriteJson(rows);
                 return 0;

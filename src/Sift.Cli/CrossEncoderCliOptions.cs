@@ -1,0 +1,42 @@
+using System.CommandLine;
+using Sift.Onnx;
+
+namespace Sift.Cli;
+
+/// <summary>The cross-encoder options shared by <c>score</c> and <c>rerank</c>, declared once.</summary>
+internal sealed class CrossEncoderCliOptions
+{
+    public Option<string?> Model { get; } = CliCommon.ModelOption();
+    public Option<ScoreActivation> Activation { get; } = CliCommon.ActivationOption();
+    public Option<ModelPrecision> Precision { get; } = CliCommon.PrecisionOption();
+    public Option<int?> MaxLength { get; } = CliCommon.MaxLengthOption();
+    public Option<int> BatchSize { get; } = CliCommon.BatchSizeOption();
+    public Option<int> Threads { get; } = CliCommon.ThreadsOption();
+    public Option<LongDocumentStrategy> LongDocs { get; } = CliCommon.LongDocsOption();
+    public Option<int> Stride { get; } = CliCommon.StrideOption();
+    public Option<int> MaxChunks { get; } = CliCommon.MaxChunksOption();
+    public Option<float?> Calibration { get; } = CliCommon.CalibrationOption();
+    public Option<OutputFormat> Format { get; } = CliCommon.FormatOption();
+
+    public void AddTo(Command command)
+    {
+        foreach (Option o in new Option[] { Model, Activation, Precision, MaxLength, BatchSize, Threads, LongDocs, Stride, MaxChunks, Calibration, Format })
+        {
+            command.Options.Add(o);
+        }
+    }
+
+    /// <summary>Loads the cross-encoder the parsed flags describe.</summary>
+    public CrossEncoder Load(ParseResult pr) => CrossEncoder.Load(pr.GetValue(Model), new CrossEncoderOptions
+    {
+        Precision = pr.GetValue(Precision),
+        MaxLength = pr.GetValue(MaxLength),
+        BatchSize = pr.GetValue(BatchSize),
+        IntraOpThreads = pr.GetValue(Threads),
+        Activation = pr.GetValue(Activation),
+        CalibrationFactor = pr.GetValue(Calibration),
+        LongDocuments = pr.GetValue(LongDocs),
+        ChunkOverlap = pr.GetValue(Stride),
+        MaxChunks = pr.GetValue(MaxChunks),
+    });
+}
