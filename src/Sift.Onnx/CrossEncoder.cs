@@ -69,7 +69,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         OnnxEncoderSession session;
         try
         {
-            session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig);
+            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig);
         }
         catch
         {
@@ -87,6 +87,29 @@ public sealed class CrossEncoder : IReranker, IDisposable
             throw new SiftException(ex.Message + " Download the complete model with `sift model pull ORG/NAME`.", ex);
         }
         return new CrossEncoder(dir, tokenizer, session, options);
+    }
+
+    /// <summary>
+    /// The attention-fused copy of an ONNX file, made once and cached under the model cache keyed by the file's
+    /// path, size and modification time; the original path when the graph has no pattern to fuse.
+    /// </summary>
+    private static string FusedModelPath(string onnxPath)
+    {
+        var info = new FileInfo(onnxPath);
+        var key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes($"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}")))[..16];
+        var cached = Path.Combine(ModelLocator.CacheRoot, "optimized", key + ".onnx");
+        if (File.Exists(cached)) return cached;
+        Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
+        var temp = cached + "." + Environment.ProcessId + ".tmp";
+        var report = Sift.Onnx.GraphOptimizer.OnnxGraphOptimizer.FuseAttention(onnxPath, temp);
+        if (!report.Changed)
+        {
+            File.Delete(temp);
+            return onnxPath;
+        }
+        File.Move(temp, cached, overwrite: true);
+        return cached;
     }
 
     /// <summary>Raw logits, one array of <see cref="NumLabels"/> values per pair, in input order.</summary>

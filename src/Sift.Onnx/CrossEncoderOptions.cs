@@ -56,6 +56,13 @@ public sealed record CrossEncoderOptions
     /// </summary>
     public int ConcurrentBatches { get; init; } = 1;
 
+    /// <summary>
+    /// Rewrite each layer's self-attention subgraph into one ONNX Runtime <c>MultiHeadAttention</c> node before loading
+    /// (bit-exact; cached beside the model cache). Measured gain on 2 CPU cores is small (see benchmarks/README.md),
+    /// so it is off by default.
+    /// </summary>
+    public bool FuseAttention { get; init; }
+
     /// <summary>Extra ONNX Runtime session config entries (e.g. <c>session.intra_op.allow_spinning</c> = <c>0</c>).</summary>
     public IReadOnlyDictionary<string, string>? SessionConfig { get; init; }
 

@@ -25,11 +25,12 @@ internal static class BenchCommand
         var agreement = new Option<bool>("--agreement") { Description = "Instead of timing: score every pair with fp32 and int8 and report the Spearman correlation of their scores." };
         var soak = new Option<int?>("--soak") { Description = "Instead of timing: run N rerank calls and report memory before and after (leak check)." };
         var soakDocs = new Option<int>("--soak-docs") { Description = "Candidates per call in --soak.", DefaultValueFactory = _ => 10 };
+        var fuse = new Option<bool>("--fuse-attention") { Description = "Fuse each layer's attention into one MultiHeadAttention node before loading (bit-exact; cached)." };
         var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
-            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs,
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
@@ -48,6 +49,7 @@ internal static class BenchCommand
                 MaxLength = pr.GetValue(maxLength),
                 SortByLength = !pr.GetValue(noSort),
                 ConcurrentBatches = pr.GetValue(concurrent),
+                FuseAttention = pr.GetValue(fuse),
                 SessionConfig = (pr.GetValue(ortConfig) ?? []).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
                 ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });
