@@ -136,6 +136,11 @@ public sealed partial class HfTokenizer
     private void PreTokenizeAndModel(NormalizedString normalized, List<int> ids, List<(int, int)> offsets, List<RawToken> raw)
     {
         if (normalized.IsEmpty) return;
+        if (_preTokenizer is BertPreTokenizer)
+        {
+            BertSplitAndModel(normalized, ids, offsets, raw);
+            return;
+        }
         List<NormalizedString> pieces;
         if (_preTokenizer is null) pieces = [normalized];
         else
@@ -152,6 +157,47 @@ public sealed partial class HfTokenizer
                 ids.Add(t.Id);
                 offsets.Add(piece.OriginalSpan(t.Start, t.End));
             }
+        }
+    }
+
+    /// <summary>
+    /// BertPreTokenizer (split on whitespace, removed; isolate each punctuation char) fused with the model: pieces are
+    /// ranges of <paramref name="normalized"/>, so no per-piece objects are created.
+    /// </summary>
+    private void BertSplitAndModel(NormalizedString normalized, List<int> ids, List<(int, int)> offsets, List<RawToken> raw)
+    {
+        var span = normalized.Span;
+        int start = -1;
+        for (int i = 0; i < span.Length;)
+        {
+            char c = span[i];
+            int cp, len;
+            if (c < 0x80) { cp = c; len = 1; }
+            else cp = CharClass.ReadCodePoint(span, i, out len);
+            if (CharClass.IsWhitespace(cp))
+            {
+                if (start >= 0) { ModelPiece(normalized, start, i - start, ids, offsets, raw); start = -1; }
+            }
+            else if (CharClass.IsBertPunctuation(cp))
+            {
+                if (start >= 0) { ModelPiece(normalized, start, i - start, ids, offsets, raw); start = -1; }
+                ModelPiece(normalized, i, len, ids, offsets, raw);
+            }
+            else if (start < 0) start = i;
+            i += len;
+        }
+        if (start >= 0) ModelPiece(normalized, start, span.Length - start, ids, offsets, raw);
+    }
+
+    private void ModelPiece(NormalizedString ns, int start, int length, List<int> ids, List<(int, int)> offsets, List<RawToken> raw)
+    {
+        raw.Clear();
+        _model.Tokenize(ns.Span.Slice(start, length), raw);
+        foreach (var t in raw)
+        {
+            ids.Add(t.Id);
+            // Same as the piece's own OriginalSpan for non-empty tokens; an empty one needs the piece's bounds.
+            offsets.Add(t.End > t.Start ? ns.OriginalSpan(start + t.Start, start + t.End) : ns.Slice(start, length).OriginalSpan(t.Start, t.End));
         }
     }
 

@@ -33,7 +33,13 @@ internal sealed class PieceCache
 
     public void Add(ReadOnlySpan<char> piece, List<RawToken> output, int from)
     {
-        if (piece.Length > MaxKeyLength || _map.Count >= Capacity) return;
-        _map.TryAdd(piece.ToString(), output.GetRange(from, output.Count - from).ToArray());
+        // ConcurrentDictionary.Count takes every lock, so the size is tracked separately (it may overshoot by at most
+        // the number of concurrent writers, which is harmless).
+        if (piece.Length > MaxKeyLength || Volatile.Read(ref _count) >= Capacity) return;
+        var toks = new RawToken[output.Count - from];
+        for (int i = 0; i < toks.Length; i++) toks[i] = output[from + i];
+        if (_map.TryAdd(piece.ToString(), toks)) Interlocked.Increment(ref _count);
     }
+
+    private int _count;
 }

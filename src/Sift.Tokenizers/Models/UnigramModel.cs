@@ -49,10 +49,12 @@ internal sealed class UnigramModel : IModel
         if (_cache.TryGet(piece, output)) return;
         int from = output.Count;
         int n = piece.Length;
-        var bestScore = new double[n + 1];
-        var startsAt = new int[n + 1];
-        var ids = new int[n + 1];
-        Array.Fill(startsAt, -1);
+        // Lattice arrays on the stack for ordinary pieces (stackalloc is zero-initialized, like new[]).
+        const int StackLimit = 128;
+        Span<double> bestScore = n < StackLimit ? stackalloc double[StackLimit].Slice(0, n + 1) : new double[n + 1];
+        Span<int> startsAt = n < StackLimit ? stackalloc int[StackLimit].Slice(0, n + 1) : new int[n + 1];
+        Span<int> ids = n < StackLimit ? stackalloc int[StackLimit].Slice(0, n + 1) : new int[n + 1];
+        startsAt.Fill(-1);
         double unkScore = _minScore - UnkPenalty;
         int pos = 0;
         while (pos < n)

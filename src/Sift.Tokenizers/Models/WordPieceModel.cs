@@ -16,10 +16,14 @@ internal sealed class WordPieceModel : IModel
     private readonly int _unkId;
     private readonly int _maxInputChars;
     private readonly PieceCache _cache = new();
+    private readonly Dictionary<string, int> _byKey;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
 
     public WordPieceModel(Dictionary<string, int> vocab, string unkToken, string prefix, int maxInputChars, string source)
     {
         _vocab = vocab;
+        _byKey = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        _lookup = _byKey.GetAlternateLookup<ReadOnlySpan<char>>();
         if (!vocab.TryGetValue(unkToken, out _unkId))
             throw new TokenizerException($"{source}: WordPiece unk_token '{unkToken}' is not in the vocabulary");
         _maxInputChars = maxInputChars;
@@ -38,6 +42,13 @@ internal sealed class WordPieceModel : IModel
     public void Tokenize(ReadOnlySpan<char> piece, List<RawToken> output)
     {
         if (piece.IsEmpty) return;
+        // A piece that is itself a vocabulary key is its own longest prefix: one token (most words and all
+        // punctuation). The length test keeps the max_input_chars_per_word rule (code points <= UTF-16 units).
+        if (piece.Length <= _maxInputChars && _lookup.TryGetValue(piece, out int whole) && whole >= 0)
+        {
+            output.Add(new RawToken(whole, 0, piece.Length));
+            return;
+        }
         if (_cache.TryGet(piece, output)) return;
         int from = output.Count;
         if (CharClass.CountCodePoints(piece) > _maxInputChars)

@@ -60,9 +60,78 @@ internal static class NormalizerOps
 }
 
 /// <summary>tokenizers BertNormalizer: clean_text, handle_chinese_chars, strip_accents (NFD + drop Mn), lowercase.</summary>
+/// <remarks>
+/// Fast path: printable ASCII and \t \n \r are mapped directly (clean_text maps \t \n \r to ' ', NFD and accent
+/// stripping leave ASCII unchanged, lowercase is arithmetic); input made only of those is mapped with vectorized span
+/// operations and keeps its alignment arrays. Each maximal run of other chars goes through the
+/// general four-step pipeline. This is exact because every fast-path char is a starter (combining class 0) that no
+/// step removes, so NFD's canonical reordering never crosses one, and the other steps are per code point.
+/// </remarks>
 internal sealed class BertNormalizer(bool cleanText, bool handleChineseChars, bool stripAccents, bool lowercase) : INormalizer
 {
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static bool IsFast(char c) => (uint)(c - 0x20) < 0x5F || c is '\t' or '\n' or '\r';
+
+    private static readonly System.Buffers.SearchValues<char> FastChars = System.Buffers.SearchValues.Create(
+        "\t\n\r !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~");
+    private static readonly System.Buffers.SearchValues<char> UpperOrTabs = System.Buffers.SearchValues.Create("\t\n\rABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    private static readonly System.Buffers.SearchValues<char> Upper = System.Buffers.SearchValues.Create("ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    private static readonly System.Buffers.SearchValues<char> Tabs = System.Buffers.SearchValues.Create("\t\n\r");
+
     public NormalizedString Normalize(NormalizedString input)
+    {
+        var span = input.Span;
+        int firstSlow = span.IndexOfAnyExcept(FastChars);
+        if (firstSlow < 0)
+        {
+            // Only fast chars (vectorized): nothing to do, or a 1:1 char map whose alignments are unchanged and shared.
+            var changes = cleanText ? (lowercase ? UpperOrTabs : Tabs) : lowercase ? Upper : null;
+            if (changes is null || span.IndexOfAny(changes) < 0) return input;
+            var buf = new char[input.Offset + span.Length];
+            var dst = buf.AsSpan(input.Offset, span.Length);
+            if (lowercase) System.Text.Ascii.ToLower(span, dst, out _);
+            else span.CopyTo(dst);
+            if (cleanText)
+            {
+                dst.Replace('\t', ' ');
+                dst.Replace('\n', ' ');
+                dst.Replace('\r', ' ');
+            }
+            return new NormalizedString(buf, input.Starts, input.Ends, input.Offset, span.Length, input.OrigStart, input.OrigEnd);
+        }
+        int i = 0;
+        var b = new NsBuilder(span.Length + 8);
+        var starts = input.Starts;
+        var ends = input.Ends;
+        int off = input.Offset;
+        while (i < span.Length)
+        {
+            char c = span[i];
+            if (IsFast(c))
+            {
+                b.Append(MapFast(c), starts[off + i], ends[off + i]);
+                i++;
+                continue;
+            }
+            int j = i + 1;
+            while (j < span.Length && !IsFast(span[j])) j++;
+            var run = Slow(input.Slice(i, j - i));
+            b.AppendFrom(run, 0, run.Length);
+            i = j;
+        }
+        return b.Build(input.OrigStart, input.OrigEnd);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private char MapFast(char c)
+    {
+        if (cleanText && c is '\t' or '\n' or '\r') return ' ';
+        if (lowercase && (uint)(c - 'A') <= 'Z' - 'A') return (char)(c + 32);
+        return c;
+    }
+
+    /// <summary>The general pipeline (used for runs of non-ASCII or control chars; tests compare it with the whole).</summary>
+    internal NormalizedString Slow(NormalizedString input)
     {
         var n = input;
         if (cleanText || handleChineseChars)

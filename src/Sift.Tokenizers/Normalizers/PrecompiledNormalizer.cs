@@ -15,6 +15,8 @@ internal sealed class PrecompiledNormalizer : INormalizer
     private readonly uint[] _trie;
     private readonly byte[] _normalized;
     private readonly ConcurrentDictionary<int, string> _replacements = new();
+    /// <summary>Transform of each ASCII char on its own (null: unchanged), precomputed for the fast path.</summary>
+    private readonly string?[] _ascii = new string?[128];
 
     public PrecompiledNormalizer(byte[] charsmap, string source)
     {
@@ -26,6 +28,11 @@ internal sealed class PrecompiledNormalizer : INormalizer
         for (int i = 0; i < _trie.Length; i++) _trie[i] = BitConverter.ToUInt32(charsmap, 4 + i * 4);
         _normalized = charsmap.AsSpan(4 + (int)trieBytes).ToArray();
         if (_trie.Length == 0) throw new TokenizerException($"{source}: Precompiled precompiled_charsmap has an empty trie");
+        for (int c = 0; c < 128; c++)
+        {
+            char ch = (char)c;
+            _ascii[c] = Transform(new ReadOnlySpan<char>(in ch));
+        }
     }
 
     private static int Offset(uint unit) => (int)((unit >> 10) << (int)((unit & (1u << 9)) >> 6));
@@ -78,6 +85,22 @@ internal sealed class PrecompiledNormalizer : INormalizer
         bool modified = false;
         for (int g = 0; g < span.Length;)
         {
+            char ch = span[g];
+            // An ASCII char followed by ASCII (or the end) is a grapheme of its own (UAX #29: no ASCII char extends
+            // a cluster), except CR LF; both passes below then reduce to the precomputed single-char transform.
+            if (ch < 0x80 && (g + 1 == span.Length || (span[g + 1] < 0x80 && !(ch == '\r' && span[g + 1] == '\n'))))
+            {
+                var m = _ascii[ch];
+                if (m != null)
+                {
+                    modified = true;
+                    var (os, oe) = input.OriginalSpan(g, g + 1);
+                    b.AppendString(m, os, oe);
+                }
+                else b.Append(ch, input.Starts[input.Offset + g], input.Ends[input.Offset + g]);
+                g++;
+                continue;
+            }
             int glen = StringInfo.GetNextTextElementLength(span[g..]);
             if (glen <= 0) glen = 1;
             var grapheme = span.Slice(g, glen);
