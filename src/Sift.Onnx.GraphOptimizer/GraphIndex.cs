@@ -37,6 +37,10 @@ internal sealed class GraphIndex
     public bool SingleConsumer(string name) =>
         !_graphOutputs.Contains(name) && _consumers.TryGetValue(name, out var l) && l.Count == 1;
 
+    /// <summary>Number of consuming nodes (graph outputs count as one more).</summary>
+    public int ConsumerCount(string name) =>
+        (_consumers.TryGetValue(name, out var l) ? l.Count : 0) + (_graphOutputs.Contains(name) ? 1 : 0);
+
     public NodeProto? OnlyConsumer(string name) => SingleConsumer(name) ? _consumers[name][0] : null;
 
     /// <summary>Initializer behind <paramref name="name"/>, looking through Identity and Constant nodes.</summary>

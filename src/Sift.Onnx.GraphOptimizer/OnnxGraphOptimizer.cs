@@ -28,7 +28,7 @@ public sealed class AttentionFusionOptions
 /// <summary>
 /// Offline ONNX graph rewrites that ONNX Runtime's own optimizer misses for recent exports.
 /// </summary>
-public static class OnnxGraphOptimizer
+public static partial class OnnxGraphOptimizer
 {
     private const string MsDomain = "com.microsoft";
 

@@ -41,10 +41,10 @@ public sealed class AttentionFusionTests : IDisposable
             .Select(p => tok.EncodePair(p[0].GetString()!, p[1].GetString()!, 512)).ToList();
         Assert.NotEmpty(encodings);
 
-        using var a = Open(original);
-        using var b = Open(fused);
-        var la = ScoreAll(a, encodings);
-        var lb = ScoreAll(b, encodings);
+        using var a = Scoring.Open(original);
+        using var b = Scoring.Open(fused);
+        var la = Scoring.ScoreAll(a, encodings);
+        var lb = Scoring.ScoreAll(b, encodings);
         double max = la.Zip(lb, (x, y) => Math.Abs((double)x - y)).Max();
         Assert.True(max <= tolerance, $"max |Δlogit| = {max} > {tolerance}");
     }
@@ -99,14 +99,18 @@ public sealed class AttentionFusionTests : IDisposable
         foreach (var d in dims) shape.Dim.Add(new Proto.TensorShapeProto.Types.Dimension { DimValue = d });
         return new Proto.TypeProto { TensorType = new Proto.TypeProto.Types.Tensor { ElemType = 1, Shape = shape } };
     }
+}
 
-    private static InferenceSession Open(string path)
+/// <summary>Batched scoring (length-sorted batches of 8) shared by the fusion tests.</summary>
+internal static class Scoring
+{
+    public static InferenceSession Open(string path)
     {
         using var o = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = 2, InterOpNumThreads = 1 };
         return new InferenceSession(path, o);
     }
 
-    private static float[] ScoreAll(InferenceSession s, List<Encoding> encodings)
+    public static float[] ScoreAll(InferenceSession s, List<Encoding> encodings)
     {
         var order = Enumerable.Range(0, encodings.Count).OrderBy(i => encodings[i].Length).ToArray();
         var result = new float[encodings.Count];
