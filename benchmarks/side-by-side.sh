@@ -7,7 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 shared="${SIFT_SHARED:-$repo/../shared}"
-queries=43; rounds=2; batch=16; peer_batch=32; threads=2
+queries=43; rounds=2; batch=8; peer_batch=32; threads=2
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --queries) queries="$2"; shift 2;;

@@ -37,7 +37,7 @@ internal static class CliCommon
     public static Option<int?> MaxLengthOption() =>
         new("--max-length") { Description = "Max tokens per pair (capped by the model's own limits)." };
 
-    public static Option<int> BatchSizeOption(int defaultValue = 16) =>
+    public static Option<int> BatchSizeOption(int defaultValue = 8) =>
         new("--batch-size") { Description = "Pairs per inference call (length-sorted).", DefaultValueFactory = _ => defaultValue };
 
     public static Option<int> ThreadsOption() =>

@@ -42,7 +42,7 @@ public sealed record SearchSettings
     /// <summary>Reranker max tokens per pair.</summary>
     public int? MaxLength { get; init; }
 
-    public int BatchSize { get; init; } = 16;
+    public int BatchSize { get; init; } = 8;
 
     public int Threads { get; init; }
 

@@ -39,7 +39,7 @@ public sealed record CrossEncoderOptions
     public float? CalibrationFactor { get; init; }
 
     /// <summary>Pairs per ONNX Runtime call. Small length-sorted batches beat big ones on CPU (less padding, cheaper attention).</summary>
-    public int BatchSize { get; init; } = 16;
+    public int BatchSize { get; init; } = 8;
 
     /// <summary>
     /// Sort pairs by token count before batching so each batch pads to a similar length. Results always come
