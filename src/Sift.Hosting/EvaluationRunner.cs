@@ -215,7 +215,7 @@ public static class EvaluationRunner
             await index.AddAsync(dataset.Documents, new IndexAddOptions
             {
                 Embedder = embedder,
-                DenseModel = embedder?.Model.Root,
+                DenseModel = embedder?.Model.OnnxPath,
                 DocumentPrefix = embedder?.DocumentPrompt,
                 Progress = progress is null ? null : new SyncProgress<IndexProgress>(p => progress.Report(new EvalProgress("index", (int)p.Documents, total))),
             }, ct).ConfigureAwait(false);

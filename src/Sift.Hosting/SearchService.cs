@@ -61,7 +61,9 @@ public sealed class SearchService : IDisposable
                         $"The index at {settings.Index} has no dense vectors, so --mode {settings.Mode.ToString().ToLowerInvariant()} cannot run. " +
                         "Rebuild it with `sift index --corpus PATH --index DIR --dense-model MODEL`, or use --mode bm25.");
                 }
-                embedder = BiEncoder.Load(model!, new BiEncoderOptions { Precision = settings.Precision, IntraOpThreads = settings.Threads });
+                // The index records the exact ONNX file its vectors came from; queries must use the same weights, so
+                // --precision (which is about the reranker) does not apply here.
+                embedder = BiEncoder.Load(model!, new BiEncoderOptions { IntraOpThreads = settings.Threads });
             }
             if (reranker is null && settings.RerankModel is not null)
             {

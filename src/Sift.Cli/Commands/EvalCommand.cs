@@ -72,7 +72,7 @@ internal static class EvalCommand
                 Precision = pr.GetValue(precision), BatchSize = pr.GetValue(batchSize), IntraOpThreads = pr.GetValue(threads),
                 MaxLength = pr.GetValue(maxLength), LongDocuments = pr.GetValue(longDocs),
             });
-            using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { Precision = pr.GetValue(precision), IntraOpThreads = pr.GetValue(threads) }) : null;
+            using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { IntraOpThreads = pr.GetValue(threads) }) : null;
 
             var request = new EvalRequest
             {

@@ -64,7 +64,8 @@ internal static class IndexCommand
                     result = await idx.AddAsync(docs, new IndexAddOptions
                     {
                         Embedder = embedder,
-                        DenseModel = embedder?.Model.Root,
+                        // The exact ONNX file, so search embeds queries with the same weights (fp32 or int8) as the documents.
+                        DenseModel = embedder?.Model.OnnxPath,
                         DocumentPrefix = embedder?.DocumentPrompt,
                     }, ct);
                     task?.Value = task.MaxValue;

@@ -24,7 +24,7 @@ public sealed class SearchService : IDisposable
         _embedder = new Lazy<BiEncoder>(() =>
         {
             var dense = _index.Manifest.Dense ?? throw new SiftException("the index has no dense vectors; search with \"mode\": \"bm25\"");
-            return BiEncoder.Load(dense.Model, new BiEncoderOptions { Precision = options?.Precision ?? ModelPrecision.Fp32, IntraOpThreads = options?.Threads ?? 0 });
+            return BiEncoder.Load(dense.Model, new BiEncoderOptions { IntraOpThreads = options?.Threads ?? 0 });
         }, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
