@@ -5,7 +5,7 @@ namespace Sift;
 /// <summary>
 /// Reads a list of documents to rerank: JSONL objects parsed like corpus lines (<see cref="CorpusReader.ParseJsonLine"/>:
 /// <c>text</c>, optional <c>id</c>/<c>_id</c> and <c>title</c>, every other field kept as metadata), or plain text
-/// with one document per line. The format is detected
+/// with one document per line (id = line number). Also reads query/document pair files for scoring. The format is detected
 /// from the first non-blank line.
 /// </summary>
 public static class DocumentListReader
@@ -16,34 +16,11 @@ public static class DocumentListReader
         {
             throw new SiftException($"Documents file not found: '{path}'. Pass a JSONL file with a \"text\" field per line, or plain text with one document per line.");
         }
-        using var reader = new StreamReader(path);
-        return Read(reader, path);
-    }
-
-    public static IReadOnlyList<Document> Read(TextReader reader, string sourceName)
-    {
-        var docs = new List<Document>();
-        bool? jsonl = null;
-        var lineNo = 0;
-        while (reader.ReadLine() is { } line)
-        {
-            lineNo++;
-            if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
-            if (jsonl is null)
-            {
-                if (string.IsNullOrWhiteSpace(line)) continue;
-                jsonl = line.TrimStart().StartsWith('{');
-            }
-            if (jsonl == false)
-            {
-                // Plain text keeps blank lines out: an empty "document" is never what a user meant.
-                if (!string.IsNullOrWhiteSpace(line)) docs.Add(new Document(line));
-                continue;
-            }
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            docs.Add(CorpusReader.ParseJsonLine(sourceName, lineNo, line));
-        }
-        return docs;
+        // Sniff the content rather than trust the extension (docs.txt full of JSON objects is common), then read it
+        // exactly as a corpus of that format would be read.
+        var firstLine = File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
+        var format = firstLine?.TrimStart().StartsWith('{') == true ? CorpusFormat.Jsonl : CorpusFormat.Lines;
+        return CorpusReader.Read(path, new CorpusOptions { Format = format }).ToList();
     }
 
     /// <summary>Reads JSONL pairs <c>{"query": ..., "document": ...}</c> (also accepts "passage"/"text" for the document).</summary>
