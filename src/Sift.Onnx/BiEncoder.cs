@@ -25,6 +25,9 @@ public sealed record BiEncoderOptions
 
     /// <summary>ONNX Runtime graph optimization level.</summary>
     public GraphOptimizationLevel GraphOptimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>Self-attention in Sift's AVX-512 kernel where supported (see <see cref="CrossEncoderOptions.HostAttention"/>).</summary>
+    public bool HostAttention { get; init; } = true;
 }
 
 /// <summary>
@@ -91,7 +94,7 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         else if (tokenizer.ModelMaxLength is { } t) caps.Add(t);
         if (dir.MaxPositionEmbeddings is { } p) caps.Add(p);
         var prompts = dir.SentenceTransformersConfig?["prompts"] as JsonObject;
-        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, null, "last_hidden_state");
+        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, null, "last_hidden_state", hostAttention: options.HostAttention);
         return new BiEncoder(dir, tokenizer, session, options, pooling, normalize, caps.Count > 0 ? caps.Min() : 512,
             prompts?["query"]?.GetValue<string>() ?? "", prompts?["document"]?.GetValue<string>() ?? "")
         {

@@ -52,6 +52,9 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// <summary>Whether the model takes token_type_ids (BERT) or not (RoBERTa, XLM-R).</summary>
     public bool UsesTokenTypeIds => _session.HasTokenTypeIds;
 
+    /// <summary>Who computes attention for this model (Sift's kernel or ONNX Runtime) and, if not Sift's, why.</summary>
+    public string AttentionPath => _session.HostAttentionStatus;
+
     /// <summary>The options this encoder was loaded with.</summary>
     public CrossEncoderOptions Options => _options;
 
@@ -69,7 +72,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         OnnxEncoderSession session;
         try
         {
-            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig);
+            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention);
         }
         catch
         {

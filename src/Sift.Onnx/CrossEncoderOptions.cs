@@ -63,6 +63,14 @@ public sealed record CrossEncoderOptions
     /// </summary>
     public bool FuseAttention { get; init; }
 
+    /// <summary>
+    /// Compute self-attention with Sift's AVX-512 kernel between ONNX Runtime segments (default true; used only on CPUs
+    /// with AVX-512 and graphs with the standard BERT attention pattern, otherwise ONNX Runtime runs the whole graph).
+    /// Same results within float rounding; measured faster on 2 cores (see benchmarks/README.md).
+    /// <see cref="CrossEncoder.AttentionPath"/> says which path a loaded model took and why.
+    /// </summary>
+    public bool HostAttention { get; init; } = true;
+
     /// <summary>Extra ONNX Runtime session config entries (e.g. <c>session.intra_op.allow_spinning</c> = <c>0</c>).</summary>
     public IReadOnlyDictionary<string, string>? SessionConfig { get; init; }
 

@@ -26,11 +26,12 @@ internal static class BenchCommand
         var soak = new Option<int?>("--soak") { Description = "Instead of timing: run N rerank calls and report memory before and after (leak check)." };
         var soakDocs = new Option<int>("--soak-docs") { Description = "Candidates per call in --soak.", DefaultValueFactory = _ => 10 };
         var fuse = new Option<bool>("--fuse-attention") { Description = "Fuse each layer's attention into one MultiHeadAttention node before loading (bit-exact; cached)." };
+        var noHostAttention = new Option<bool>("--onnx-attention") { Description = "Let ONNX Runtime compute attention instead of Sift's AVX-512 kernel (to measure what the kernel buys)." };
         var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
-            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse,
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
@@ -50,6 +51,7 @@ internal static class BenchCommand
                 SortByLength = !pr.GetValue(noSort),
                 ConcurrentBatches = pr.GetValue(concurrent),
                 FuseAttention = pr.GetValue(fuse),
+                HostAttention = !pr.GetValue(noHostAttention),
                 SessionConfig = (pr.GetValue(ortConfig) ?? []).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
                 ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });
@@ -99,7 +101,7 @@ internal static class BenchCommand
             if (pr.GetValue(profile))
             {
                 var ops = OperatorProfile.Summarize(encoder.EndProfiling());
-                var opTable = new Table().Title("ONNX Runtime time per operator").AddColumns("operator", "ms", "calls", "share");
+                var opTable = new Table().Title("time per operator (ONNX Runtime trace)").AddColumns("operator", "ms", "calls", "share");
                 foreach (var op in ops.Take(15)) opTable.AddRow(op.Operator, op.Milliseconds.ToString("0"), op.Calls.ToString(), op.Share.ToString("P1"));
                 CliCommon.StdErr.Write(opTable);
             }
@@ -111,6 +113,7 @@ internal static class BenchCommand
             var table = new Table().AddColumns("metric", "value");
             void Row(string k, string v) => table.AddRow(k, v);
             Row("model", Markup.Escape($"{report.Model} ({report.Precision}, batch {report.BatchSize}, {report.Threads} threads)"));
+            Row("attention", Markup.Escape(report.Attention));
             Row("queries × candidates", $"{report.Queries} × {report.Pairs / Math.Max(1, report.Queries)}");
             Row("p50 / p95 per query", $"{report.P50Ms:0.0} / {report.P95Ms:0.0} ms");
             Row("throughput", $"{report.PairsPerSecond:0} pairs/s, {report.TokensPerSecond:0} tokens/s");

@@ -20,6 +20,7 @@ public sealed record BenchReport
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; }
     [JsonPropertyName("max_length")] public int MaxLength { get; init; }
     [JsonPropertyName("threads")] public int Threads { get; init; }
+    [JsonPropertyName("attention")] public string Attention { get; init; } = "";
     [JsonPropertyName("queries")] public int Queries { get; init; }
     [JsonPropertyName("pairs")] public long Pairs { get; init; }
     [JsonPropertyName("tokens")] public long Tokens { get; init; }
@@ -84,6 +85,7 @@ public static class RerankBenchmark
             BatchSize = encoder.Options.BatchSize,
             MaxLength = encoder.MaxLength,
             Threads = encoder.Options.IntraOpThreads == 0 ? Environment.ProcessorCount : encoder.Options.IntraOpThreads,
+            Attention = encoder.AttentionPath,
             Queries = queries.Count,
             Pairs = stats.Pairs,
             Tokens = stats.Tokens,

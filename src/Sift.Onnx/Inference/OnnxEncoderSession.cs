@@ -1,28 +1,115 @@
 using System.Buffers;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.ML.OnnxRuntime;
+using Sift.Onnx.GraphOptimizer;
 using Sift.Tokenizers;
 
 namespace Sift.Onnx;
 
 /// <summary>
-/// One ONNX Runtime session over a transformer encoder, fed padded batches of token ids. Thread-safe:
-/// ONNX Runtime allows concurrent <c>Run</c> calls on one session, and every buffer here is per call.
+/// A transformer encoder on ONNX Runtime, fed padded batches of token ids. Either one session over the whole graph,
+/// or (host attention) the graph cut at each self-attention core: ONNX Runtime runs the segments in between
+/// (projections, quantized GEMMs, LayerNorm, GELU) and <see cref="AttentionKernel"/> computes attention.
+/// Thread-safe: ONNX Runtime allows concurrent <c>Run</c> calls on one session, and every buffer here is per call.
 /// </summary>
 internal sealed class OnnxEncoderSession : IDisposable
 {
-    private readonly InferenceSession _session;
+    /// <summary>ONNX Runtime session config key listing graph transformers to skip (semicolon-separated names).</summary>
+    internal const string DisabledOptimizersKey = "optimization.disable_specified_optimizers";
+
+    private readonly InferenceSession[] _sessions;
+    private readonly SplitGraph? _split;
     private readonly string[] _inputNames;
     private readonly string _outputName;
+    private readonly int _kernelThreads;
+    private long _attentionTicks;
 
-    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null)
+    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null, bool hostAttention = false)
     {
-        using var options = new SessionOptions
+        _kernelThreads = intraOpThreads > 0 ? intraOpThreads : Environment.ProcessorCount;
+        string[] graphInputs;
+        string[] graphOutputs;
+        string why = "";
+        if (hostAttention && AttentionKernel.IsSupported && TrySplit(onnxPath, out _split, out why))
+        {
+            HostAttentionStatus = $"sift kernel ({_split!.Attentions.Count} layers, ONNX Runtime for the rest)";
+            _sessions = new InferenceSession[_split.Segments.Count];
+            try
+            {
+                for (int s = 0; s < _sessions.Length; s++)
+                {
+                    // The optimized-model cache holds one graph; segments are re-optimized at load instead (fast).
+                    using var options = CreateOptions(intraOpThreads, optimization, null, profilePrefix is null ? null : $"{profilePrefix}_seg{s}", configEntries);
+                    _sessions[s] = new InferenceSession(_split.Segments[s].Model, options);
+                }
+            }
+            catch (OnnxRuntimeException ex)
+            {
+                foreach (var s in _sessions) s?.Dispose();
+                throw LoadError(onnxPath, ex);
+            }
+            graphInputs = [.. _split.GraphInputs];
+            graphOutputs = [.. _split.GraphOutputs];
+        }
+        else
+        {
+            HostAttentionStatus = !hostAttention ? "ONNX Runtime (host attention off)"
+                : !AttentionKernel.IsSupported ? "ONNX Runtime (no AVX-512 on this CPU)"
+                : $"ONNX Runtime ({why})";
+            using var options = CreateOptions(intraOpThreads, optimization, optimizedModelCachePath, profilePrefix, configEntries);
+            try
+            {
+                _sessions = [new InferenceSession(onnxPath, options)];
+            }
+            catch (OnnxRuntimeException ex)
+            {
+                throw LoadError(onnxPath, ex);
+            }
+            graphInputs = [.. _sessions[0].InputMetadata.Keys];
+            graphOutputs = [.. _sessions[0].OutputMetadata.Keys];
+        }
+
+        if (!graphInputs.Contains("input_ids") || !graphInputs.Contains("attention_mask"))
+        {
+            Dispose();
+            throw new SiftException(
+                $"{onnxPath}: expected inputs input_ids and attention_mask, found {string.Join(", ", graphInputs)}. " +
+                "Export the model with `optimum-cli export onnx` so it has the standard transformer inputs.");
+        }
+        HasTokenTypeIds = graphInputs.Contains("token_type_ids");
+        _inputNames = HasTokenTypeIds ? ["input_ids", "attention_mask", "token_type_ids"] : ["input_ids", "attention_mask"];
+        _outputName = graphOutputs.Contains(preferredOutput) ? preferredOutput : graphOutputs[0];
+        OutputName = _outputName;
+    }
+
+    /// <summary>Whether the model declares a <c>token_type_ids</c> input (BERT does; RoBERTa/XLM-R do not).</summary>
+    public bool HasTokenTypeIds { get; }
+
+    public string OutputName { get; }
+
+    /// <summary>Who computes attention, and why not Sift's kernel when it does not (for diagnostics and `sift bench`).</summary>
+    public string HostAttentionStatus { get; }
+
+    /// <summary>Whether attention runs in <see cref="AttentionKernel"/>.</summary>
+    public bool UsesHostAttention => _split is not null;
+
+    private static SessionOptions CreateOptions(int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string? profilePrefix, IReadOnlyDictionary<string, string>? configEntries)
+    {
+        var options = new SessionOptions
         {
             GraphOptimizationLevel = optimization,
             ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
             IntraOpNumThreads = intraOpThreads,
         };
-        foreach (var (key, value) in configEntries ?? new Dictionary<string, string>())
+        var entries = new Dictionary<string, string>(configEntries ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        // ONNX Runtime 1.31's CPU SkipLayerNormalization kernel is scalar: in dynamically quantized BERTs (where the
+        // residual Add + LayerNorm gets fused into it) it took 1.44 ms per call against 0.14 ms for the unfused
+        // LayerNormalization it replaces (profiled with `sift bench --profile`), ~13% of int8 latency. The fusion
+        // changes no results, so keeping it off costs nothing; a caller's own value for this key wins.
+        entries.TryAdd(DisabledOptimizersKey, "SkipLayerNormFusion");
+        foreach (var (key, value) in entries)
         {
             options.AddSessionConfigEntry(key, value);
         }
@@ -37,37 +124,36 @@ internal sealed class OnnxEncoderSession : IDisposable
         {
             options.OptimizedModelFilePath = optimizedModelCachePath;
         }
-        try
-        {
-            _session = new InferenceSession(onnxPath, options);
-        }
-        catch (OnnxRuntimeException ex)
-        {
-            throw new SiftException(
-                $"{onnxPath}: ONNX Runtime could not load this model ({ex.Message.Trim()}). " +
-                "Re-download the file (it may be truncated) or re-export it with `optimum-cli export onnx`.", ex);
-        }
-
-        var inputs = _session.InputMetadata.Keys.ToHashSet(StringComparer.Ordinal);
-        if (!inputs.Contains("input_ids") || !inputs.Contains("attention_mask"))
-        {
-            _session.Dispose();
-            throw new SiftException(
-                $"{onnxPath}: expected inputs input_ids and attention_mask, found {string.Join(", ", inputs)}. " +
-                "Export the model with `optimum-cli export onnx` so it has the standard transformer inputs.");
-        }
-        HasTokenTypeIds = inputs.Contains("token_type_ids");
-        _inputNames = HasTokenTypeIds ? ["input_ids", "attention_mask", "token_type_ids"] : ["input_ids", "attention_mask"];
-
-        var outputs = _session.OutputMetadata.Keys.ToArray();
-        _outputName = outputs.Contains(preferredOutput) ? preferredOutput : outputs[0];
-        OutputName = _outputName;
+        return options;
     }
 
-    /// <summary>Whether the model declares a <c>token_type_ids</c> input (BERT does; RoBERTa/XLM-R do not).</summary>
-    public bool HasTokenTypeIds { get; }
+    private static SiftException LoadError(string onnxPath, OnnxRuntimeException ex) => new(
+        $"{onnxPath}: ONNX Runtime could not load this model ({ex.Message.Trim()}). " +
+        "Re-download the file (it may be truncated) or re-export it with `optimum-cli export onnx`.", ex);
 
-    public string OutputName { get; }
+    private static bool TrySplit(string onnxPath, out SplitGraph? split, out string why)
+    {
+        split = null;
+        why = "";
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(onnxPath);
+            split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out why);
+        }
+        catch (Exception ex) when (ex is IOException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            // Unreadable or not a protobuf: the single-session path reports it with the usual message.
+            why = "graph not readable";
+            return false;
+        }
+        if (split is not null && split.Attentions.Any(a => !AttentionKernel.SupportsHeadSize(a.HeadSize)))
+        {
+            why = $"head size {split.Attentions[0].HeadSize} is not a multiple of 16";
+            split = null;
+        }
+        return split is not null;
+    }
 
     /// <summary>
     /// Runs one batch padded to its longest member. Returns the output tensor flattened and its shape
@@ -111,10 +197,14 @@ internal sealed class OnnxEncoderSession : IDisposable
             OrtValue[] inputs = typesValue is null ? [idsValue, maskValue] : [idsValue, maskValue, typesValue];
 
             using var runOptions = new RunOptions();
-            using var outputs = _session.Run(runOptions, _inputNames, inputs, [_outputName]);
-            var output = outputs[0];
-            var outShape = output.GetTensorTypeAndShape().Shape;
-            return (output.GetTensorDataAsSpan<float>().ToArray(), outShape);
+            if (_split is null)
+            {
+                using var outputs = _sessions[0].Run(runOptions, _inputNames, inputs, [_outputName]);
+                return Copy(outputs[0]);
+            }
+            var lengths = new int[b];
+            for (var i = 0; i < b; i++) lengths[i] = batch[i].Length;
+            return RunSplit(runOptions, inputs, lengths);
         }
         finally
         {
@@ -127,8 +217,95 @@ internal sealed class OnnxEncoderSession : IDisposable
         }
     }
 
-    /// <summary>Stops profiling and returns the trace file (only when created with a profile prefix).</summary>
-    public string EndProfiling() => _session.EndProfiling();
+    private static (float[] Data, long[] Shape) Copy(OrtValue output) =>
+        (output.GetTensorDataAsSpan<float>().ToArray(), output.GetTensorTypeAndShape().Shape);
 
-    public void Dispose() => _session.Dispose();
+    private (float[] Data, long[] Shape) RunSplit(RunOptions runOptions, OrtValue[] graphInputs, int[] lengths)
+    {
+        var split = _split!;
+        var values = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
+        for (int i = 0; i < _inputNames.Length; i++) values[_inputNames[i]] = graphInputs[i];
+        var owned = new List<IDisposable>();
+        var rented = new List<float[]>();
+        try
+        {
+            for (int s = 0; s < split.Segments.Count; s++)
+            {
+                var seg = split.Segments[s];
+                var ins = new OrtValue[seg.Inputs.Count];
+                for (int i = 0; i < ins.Length; i++) ins[i] = values[seg.Inputs[i]];
+                var outs = _sessions[s].Run(runOptions, seg.Inputs, ins, seg.Outputs);
+                owned.Add(outs);
+                for (int i = 0; i < seg.Outputs.Count; i++) values[seg.Outputs[i]] = outs[i];
+                if (s == split.Attentions.Count) break;
+
+                var att = split.Attentions[s];
+                var q = values[att.Query];
+                var shape = q.GetTensorTypeAndShape().Shape;
+                if (shape.Length != 3 || shape[0] != lengths.Length || shape[2] != (long)att.NumHeads * att.HeadSize)
+                {
+                    throw new SiftException($"attention {s}: expected queries of shape [batch, seq, {att.NumHeads * att.HeadSize}], got [{string.Join(", ", shape)}].");
+                }
+                int count = checked((int)(shape[0] * shape[1] * shape[2]));
+                var context = ArrayPool<float>.Shared.Rent(count);
+                rented.Add(context);
+                long start = Stopwatch.GetTimestamp();
+                AttentionKernel.Run(q.GetTensorDataAsSpan<float>(), values[att.Key].GetTensorDataAsSpan<float>(), values[att.Value].GetTensorDataAsSpan<float>(),
+                    context.AsSpan(0, count), (int)shape[0], (int)shape[1], att.NumHeads, att.HeadSize, att.Scale, lengths, _kernelThreads);
+                Interlocked.Add(ref _attentionTicks, Stopwatch.GetTimestamp() - start);
+                var contextValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, context.AsMemory(0, count), shape);
+                owned.Add(contextValue);
+                values[att.Output] = contextValue;
+            }
+            return Copy(values[_outputName]);
+        }
+        finally
+        {
+            for (int i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
+            foreach (var r in rented) ArrayPool<float>.Shared.Return(r);
+        }
+    }
+
+    /// <summary>
+    /// Stops profiling and returns the trace file (only when created with a profile prefix). With host attention the
+    /// segments' traces are merged into one, plus one event per layer kind for the time spent in Sift's kernel.
+    /// </summary>
+    public string EndProfiling()
+    {
+        if (_sessions.Length == 1) return _sessions[0].EndProfiling();
+        var merged = new JsonArray();
+        string? first = null;
+        foreach (var s in _sessions)
+        {
+            var file = s.EndProfiling();
+            first ??= file;
+            if (JsonNode.Parse(File.ReadAllText(file)) is JsonArray events)
+            {
+                foreach (var e in events.ToArray())
+                {
+                    events.Remove(e);
+                    merged.Add(e);
+                }
+            }
+            File.Delete(file);
+        }
+        merged.Add(new JsonObject
+        {
+            ["cat"] = "Node",
+            ["name"] = "sift_attention_kernel_time",
+            ["dur"] = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _attentionTicks)).TotalMicroseconds,
+            ["args"] = new JsonObject { ["op_name"] = "Attention (Sift kernel)" },
+        });
+        var path = first ?? Path.GetTempFileName();
+        File.WriteAllText(path, merged.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        return path;
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in _sessions ?? [])
+        {
+            s?.Dispose();
+        }
+    }
 }
