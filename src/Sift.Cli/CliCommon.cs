@@ -41,7 +41,7 @@ internal static class CliCommon
         new("--batch-size") { Description = "Pairs per inference call (length-sorted).", DefaultValueFactory = _ => defaultValue };
 
     public static Option<int> ThreadsOption() =>
-        new("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core).", DefaultValueFactory = _ => 0 };
+        new("--threads") { Description = "Threads per batch (0: automatic; with several cores, batches run side by side single-threaded).", DefaultValueFactory = _ => 0 };
 
     public static Option<LongDocumentStrategy> LongDocsOption() =>
         new("--long-docs") { Description = "Long documents: truncate (sentence-transformers' behaviour) or chunk (score overlapping windows, keep the best).", DefaultValueFactory = _ => LongDocumentStrategy.Truncate };

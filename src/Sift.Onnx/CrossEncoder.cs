@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Sift.Tokenizers;
 
 namespace Sift.Onnx;
@@ -66,6 +67,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     {
         options ??= new CrossEncoderOptions();
         options.Validate();
+        options = options.ResolveThreading();
         var dir = ModelDirectory.Open(ModelLocator.Resolve(model), options.Precision);
         // Tokenizer parsing and ONNX Runtime's graph optimization are independent; overlapping them cuts cold start.
         var tokenizerTask = Task.Run(() => HfTokenizer.FromDirectory(dir.Root));
@@ -385,16 +387,36 @@ public sealed class CrossEncoder : IReranker, IDisposable
         }
 
         var results = new float[items.Count][];
-        var starts = new List<int>();
-        for (var start = 0; start < order.Length; start += _options.BatchSize)
+        var batches = (order.Length + _options.BatchSize - 1) / _options.BatchSize;
+        var concurrency = Math.Max(1, _options.ConcurrentBatches);
+        var bounds = new List<(int Start, int End)>(batches);
+        if (_options.SortByLength)
         {
-            starts.Add(start);
+            // Batches of at most BatchSize, equal-sized, and (when several run at once) as many as a multiple of the
+            // concurrency so no core idles in the last round: 100 pairs on 2 cores → 14 batches of 7–8, not 12×8 + 4.
+            if (concurrency > 1 && batches > 1)
+            {
+                batches = Math.Min(order.Length, (batches + concurrency - 1) / concurrency * concurrency);
+            }
+            for (var k = 0; k < batches; k++)
+            {
+                bounds.Add(((int)((long)k * order.Length / batches), (int)((long)(k + 1) * order.Length / batches)));
+            }
+        }
+        else
+        {
+            // Input order, consecutive slices of exactly BatchSize: reproduces a reference that batched that way
+            // (int8 dynamic quantization scales depend on which pairs share a batch).
+            for (var start = 0; start < order.Length; start += _options.BatchSize)
+            {
+                bounds.Add((start, Math.Min(order.Length, start + _options.BatchSize)));
+            }
         }
 
-        void RunBatch(int start)
+        void RunBatch((int Start, int End) range)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var end = Math.Min(order.Length, start + _options.BatchSize);
+            var (start, end) = range;
             var batch = new List<Encoding>(end - start);
             for (var j = start; j < end; j++)
             {
@@ -410,19 +432,22 @@ public sealed class CrossEncoder : IReranker, IDisposable
             }
         }
 
-        if (_options.ConcurrentBatches <= 1 || starts.Count == 1)
+        if (concurrency <= 1 || bounds.Count == 1)
         {
-            foreach (var start in starts)
+            foreach (var range in bounds)
             {
-                RunBatch(start);
+                RunBatch(range);
             }
         }
         else
         {
             // Several single-threaded runs at once instead of one run split across threads: a BERT layer is many
             // small memory-bound operators (layer norm, transpose, softmax) whose per-operator thread hand-off
-            // costs more than it saves on a few cores.
-            Parallel.ForEach(starts, new ParallelOptions { MaxDegreeOfParallelism = _options.ConcurrentBatches, CancellationToken = cancellationToken }, RunBatch);
+            // costs more than it saves on a few cores. Longest batches first, handed out one at a time, so the
+            // shortest ones fill the end.
+            bounds.Reverse();
+            Parallel.ForEach(Partitioner.Create(bounds, EnumerablePartitionerOptions.NoBuffering),
+                new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken }, RunBatch);
         }
         return results;
     }

@@ -20,7 +20,7 @@ internal static class BenchCommand
         var maxLength = CliCommon.MaxLengthOption();
         var noSort = new Option<bool>("--no-length-sort") { Description = "Batch in input order instead of by length (to measure what sorting buys)." };
         var format = CliCommon.FormatOption();
-        var concurrent = new Option<int>("--concurrent-batches") { Description = "Batches run at once, each single-threaded when > 1 (see CrossEncoderOptions.ConcurrentBatches).", DefaultValueFactory = _ => 1 };
+        var concurrent = new Option<int>("--concurrent-batches") { Description = "Batches run at once (0: automatic, one single-threaded batch per core up to 4; see CrossEncoderOptions.ConcurrentBatches).", DefaultValueFactory = _ => 0 };
         var ortConfig = new Option<string[]>("--ort-config") { Description = "ONNX Runtime session config entries KEY=VALUE (repeatable).", AllowMultipleArgumentsPerToken = true };
         var agreement = new Option<bool>("--agreement") { Description = "Instead of timing: score every pair with fp32 and int8 and report the Spearman correlation of their scores." };
         var soak = new Option<int?>("--soak") { Description = "Instead of timing: run N rerank calls and report memory before and after (leak check)." };
@@ -112,7 +112,7 @@ internal static class BenchCommand
             }
             var table = new Table().AddColumns("metric", "value");
             void Row(string k, string v) => table.AddRow(k, v);
-            Row("model", Markup.Escape($"{report.Model} ({report.Precision}, batch {report.BatchSize}, {report.Threads} threads)"));
+            Row("model", Markup.Escape($"{report.Model} ({report.Precision}, batch {report.BatchSize}, {report.Threads} threads: {report.ConcurrentBatches} batch(es) at once)"));
             Row("attention", Markup.Escape(report.Attention));
             Row("queries × candidates", $"{report.Queries} × {report.Pairs / Math.Max(1, report.Queries)}");
             Row("p50 / p95 per query", $"{report.P50Ms:0.0} / {report.P95Ms:0.0} ms");

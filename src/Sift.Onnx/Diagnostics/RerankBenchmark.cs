@@ -20,6 +20,7 @@ public sealed record BenchReport
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; }
     [JsonPropertyName("max_length")] public int MaxLength { get; init; }
     [JsonPropertyName("threads")] public int Threads { get; init; }
+    [JsonPropertyName("concurrent_batches")] public int ConcurrentBatches { get; init; } = 1;
     [JsonPropertyName("attention")] public string Attention { get; init; } = "";
     [JsonPropertyName("queries")] public int Queries { get; init; }
     [JsonPropertyName("pairs")] public long Pairs { get; init; }
@@ -84,7 +85,8 @@ public static class RerankBenchmark
             Precision = encoder.Options.Precision.ToString().ToLowerInvariant(),
             BatchSize = encoder.Options.BatchSize,
             MaxLength = encoder.MaxLength,
-            Threads = encoder.Options.IntraOpThreads == 0 ? Environment.ProcessorCount : encoder.Options.IntraOpThreads,
+            Threads = encoder.Options.IntraOpThreads * encoder.Options.ConcurrentBatches,
+            ConcurrentBatches = encoder.Options.ConcurrentBatches,
             Attention = encoder.AttentionPath,
             Queries = queries.Count,
             Pairs = stats.Pairs,

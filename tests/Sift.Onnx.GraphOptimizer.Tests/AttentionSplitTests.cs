@@ -1,0 +1,62 @@
+using Microsoft.ML.OnnxRuntime;
+using Sift.Onnx.GraphOptimizer;
+using Sift.Testing;
+
+namespace Sift.Onnx.GraphOptimizer.Tests;
+
+public class AttentionSplitTests
+{
+    [Theory]
+    [InlineData("ce-bert-tiny", "model.onnx", 2, 2, 32)]
+    [InlineData("ce-minilm-l6-arch", "model.onnx", 6, 12, 32)]
+    [InlineData("ce-minilm-l6-arch", "model_quantized.onnx", 6, 12, 32)]
+    [InlineData("ce-xlmr-tiny", "model_quantized.onnx", 2, 2, 32)]
+    public void CutsEveryLayerAndChainsTheSegments(string fixture, string file, int layers, int heads, int headSize)
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Fixture(fixture), "onnx", file));
+        var split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out var why);
+        Assert.True(split is not null, why);
+        Assert.Equal(layers, split.Attentions.Count);
+        Assert.Equal(layers + 1, split.Segments.Count);
+        Assert.All(split.Attentions, a =>
+        {
+            Assert.Equal(heads, a.NumHeads);
+            Assert.Equal(headSize, a.HeadSize);
+            Assert.Equal(1 / MathF.Sqrt(headSize), a.Scale, 1e-6f);
+        });
+
+        // Every tensor a step reads exists by then: a graph input, an earlier segment's output or an attention output.
+        var available = new HashSet<string>(split.GraphInputs);
+        for (int s = 0; s < split.Segments.Count; s++)
+        {
+            var seg = split.Segments[s];
+            Assert.All(seg.Inputs, i => Assert.Contains(i, available));
+            using var session = new InferenceSession(seg.Model); // each segment is a valid model on its own
+            Assert.Equal(seg.Inputs.OrderBy(x => x), session.InputMetadata.Keys.OrderBy(x => x));
+            foreach (var o in seg.Outputs) available.Add(o);
+            if (s < split.Attentions.Count)
+            {
+                var a = split.Attentions[s];
+                Assert.Contains(a.Query, available);
+                Assert.Contains(a.Key, available);
+                Assert.Contains(a.Value, available);
+                available.Add(a.Output);
+            }
+        }
+        Assert.All(split.GraphOutputs, o => Assert.Contains(o, split.Segments[^1].Outputs));
+    }
+
+    [Fact]
+    public void ReportsWhyAGraphCannotBeCut()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Fixture("ce-bert-tiny"), "onnx", "model.onnx"));
+        Assert.Null(OnnxGraphOptimizer.SplitAtAttention(bytes, "mask_that_does_not_exist", out var why));
+        Assert.Contains("no graph input named mask_that_does_not_exist", why);
+
+        // Once attention is fused into MultiHeadAttention there is no softmax pattern left to cut at.
+        var (fused, report) = OnnxGraphOptimizer.FuseAttention(bytes);
+        Assert.True(report.Changed);
+        Assert.Null(OnnxGraphOptimizer.SplitAtAttention(fused, "attention_mask", out why));
+        Assert.Contains("no self-attention block", why);
+    }
+}

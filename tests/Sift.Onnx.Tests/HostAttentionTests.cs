@@ -1,0 +1,106 @@
+using Sift.Testing;
+
+namespace Sift.Onnx.Tests;
+
+/// <summary>
+/// Sift's attention kernel against a plain double-precision implementation, and the graph cut at attention
+/// (ONNX Runtime segments + kernel) against the references and against ONNX Runtime running the whole graph.
+/// </summary>
+public class HostAttentionTests
+{
+    [Theory]
+    [InlineData(1, 1, 1, 32)]
+    [InlineData(3, 17, 2, 32)]
+    [InlineData(4, 95, 12, 32)]
+    [InlineData(2, 130, 4, 64)]
+    [InlineData(2, 33, 3, 16)]
+    public void KernelMatchesReferenceAttention(int batch, int seq, int heads, int headSize)
+    {
+        if (!AttentionKernel.IsSupported) return; // no AVX-512: the kernel is never used (see UsesTheKernelWhereSupported)
+        int hidden = heads * headSize;
+        var rnd = new Random(batch * 1000 + seq);
+        float[] Fill() => Enumerable.Range(0, batch * seq * hidden).Select(_ => (float)(rnd.NextDouble() * 4 - 2)).ToArray();
+        float[] q = Fill(), k = Fill(), v = Fill();
+        var lengths = Enumerable.Range(0, batch).Select(b => Math.Max(1, seq - 7 * b)).ToArray();
+        float scale = 1f / MathF.Sqrt(headSize);
+        var output = new float[q.Length];
+        AttentionKernel.Run(q, k, v, output, batch, seq, heads, headSize, scale, lengths, threads: 2);
+
+        double maxErr = 0;
+        for (int b = 0; b < batch; b++)
+        for (int h = 0; h < heads; h++)
+        for (int i = 0; i < seq; i++) // padded query rows too: they attend to the real keys, like the masked graph
+        {
+            int L = lengths[b];
+            var s = new double[L];
+            for (int j = 0; j < L; j++)
+            {
+                double dot = 0;
+                for (int d = 0; d < headSize; d++) dot += q[(b * seq + i) * hidden + h * headSize + d] * (double)k[(b * seq + j) * hidden + h * headSize + d];
+                s[j] = dot * scale;
+            }
+            double max = s.Max(), sum = 0;
+            for (int j = 0; j < L; j++) sum += s[j] = Math.Exp(s[j] - max);
+            for (int d = 0; d < headSize; d++)
+            {
+                double o = 0;
+                for (int j = 0; j < L; j++) o += s[j] / sum * v[(b * seq + j) * hidden + h * headSize + d];
+                maxErr = Math.Max(maxErr, Math.Abs(o - output[(b * seq + i) * hidden + h * headSize + d]));
+            }
+        }
+        Assert.True(maxErr < 2e-6, $"max error {maxErr:E2}");
+    }
+
+    [Fact]
+    public void KernelRejectsBadShapes()
+    {
+        var t = new float[2 * 4 * 32];
+        Assert.Throws<ArgumentOutOfRangeException>(() => AttentionKernel.Run(t, t, t, t, 2, 4, 1, 32, 1f, [0, 4], 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => AttentionKernel.Run(t, t, t, t, 2, 4, 1, 32, 1f, [5, 4], 1));
+        Assert.Throws<ArgumentException>(() => AttentionKernel.Run(t, t, t, t, 2, 8, 1, 32, 1f, [1, 1], 1));
+    }
+
+    [Fact]
+    public void UsesTheKernelWhereSupported()
+    {
+        using var ce = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"));
+        if (AttentionKernel.IsSupported) Assert.StartsWith("sift kernel (2 layers", ce.AttentionPath);
+        else Assert.Contains("no AVX-512", ce.AttentionPath);
+        using var off = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"), new CrossEncoderOptions { HostAttention = false });
+        Assert.Contains("host attention off", off.AttentionPath);
+    }
+
+    public static TheoryData<string> Models => new() { "ce-bert-tiny", "ce-minilm-l6-arch", "ce-xlmr-tiny", "ce-roberta-bpe-tiny" };
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Fp32LogitsEqualOnnxRuntimeAttention(string name)
+    {
+        var pairs = References.Pairs.Take(name == "ce-minilm-l6-arch" ? 40 : 84).ToArray();
+        using var kernel = CrossEncoder.Load(TestPaths.Fixture(name));
+        using var onnx = CrossEncoder.Load(TestPaths.Fixture(name), new CrossEncoderOptions { HostAttention = false });
+        var a = kernel.PredictLogits(pairs);
+        var b = onnx.PredictLogits(pairs);
+        for (var i = 0; i < a.Length; i++)
+        {
+            Assert.True(Math.Abs(a[i][0] - b[i][0]) <= 1e-4, $"{name} pair {i}: kernel {a[i][0]}, ONNX Runtime {b[i][0]}");
+        }
+    }
+
+    [Theory]
+    [InlineData("ce-bert-tiny")]
+    [InlineData("ce-xlmr-tiny")]
+    public void Int8RankingAgreesWithOnnxRuntimeAttention(string name)
+    {
+        // Dynamic quantization rounds each activation to 8 bits with a per-batch scale, so float-rounding differences
+        // in attention (a different exp and summation order) can flip a rounding step and move an int8 logit; the
+        // parity with ONNX Runtime's own int8 numbers is checked with HostAttention = false in the parity tests.
+        // Here: the kernel path ranks the 84 pairs like ONNX Runtime's int8 path does.
+        using var kernel = CrossEncoder.Load(TestPaths.Fixture(name), new CrossEncoderOptions { Precision = ModelPrecision.Int8 });
+        using var onnx = CrossEncoder.Load(TestPaths.Fixture(name), new CrossEncoderOptions { Precision = ModelPrecision.Int8, HostAttention = false });
+        var a = kernel.PredictLogits(References.Pairs).Select(l => (double)l[0]).ToArray();
+        var b = onnx.PredictLogits(References.Pairs).Select(l => (double)l[0]).ToArray();
+        var rho = QualityChecks.Spearman(a, b);
+        Assert.True(rho >= 0.99, $"{name}: Spearman(kernel int8, ONNX Runtime int8) = {rho:0.0000}");
+    }
+}
