@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs Sift and the Transformers.js peer alternately on the same candidates, same machine, same run,
 # and prints per-query latency ratios. Usage:
-#   benchmarks/side-by-side.sh [--queries N] [--rounds R] [--batch-size B] [--threads T]
+#   benchmarks/side-by-side.sh [--queries N] [--rounds R] [--batch-size B] [--threads T] [--sift-args "..."]
+# Both engines get the same cores: Transformers.js runs T intra-op threads (its only mode); Sift uses its default
+# threading for this machine (one single-threaded batch per core, side by side) unless --sift-args overrides it.
 # Needs: the repo's ./sift, node + `ONNXRUNTIME_NODE_INSTALL=skip npm ci` in benchmarks/peer-transformersjs.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 shared="${SIFT_SHARED:-$repo/../shared}"
-queries=43; rounds=2; batch=8; peer_batch=32; threads=2
+queries=43; rounds=2; batch=8; peer_batch=32; threads=2; sift_args=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --queries) queries="$2"; shift 2;;
@@ -15,6 +17,7 @@ while [[ $# -gt 0 ]]; do
     --batch-size) batch="$2"; shift 2;;
     --peer-batch-size) peer_batch="$2"; shift 2;;
     --threads) threads="$2"; shift 2;;
+    --sift-args) sift_args="$2"; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -31,7 +34,7 @@ for r in $(seq 1 "$rounds"); do
     peer_prec=$([[ $prec == int8 ]] && echo q8 || echo fp32)
     echo "round $r: sift $prec" >&2
     "$repo/sift" bench --model "$model" --candidates "$cands" --queries "$queries" --precision "$prec" \
-      --batch-size "$batch" --threads "$threads" --format json > "$out/sift-$prec-$r.json"
+      --batch-size "$batch" $sift_args --format json > "$out/sift-$prec-$r.json"
     echo "round $r: transformers.js $peer_prec" >&2
     node "$here/peer-transformersjs/bench.mjs" --model "$model" --candidates "$cands" --queries "$queries" \
       --precision "$peer_prec" --batch-size "$peer_batch" --threads "$threads" --format json > "$out/peer-$prec-$r.json"

@@ -3,6 +3,9 @@ using Sift.Onnx.GraphOptimizer.Proto;
 
 namespace Sift.Onnx.GraphOptimizer;
 
+/// <summary>A computation lifted out of the graph, to be run by the host between two segments; writes <see cref="Output"/>.</summary>
+public abstract record HostStep(string Output);
+
 /// <summary>One self-attention core lifted out of the graph, to be computed by the host between two segments.</summary>
 /// <param name="Query">Projected queries [batch, seq, hidden] (projection bias already added).</param>
 /// <param name="Key">Projected keys [batch, seq, hidden].</param>
@@ -11,7 +14,10 @@ namespace Sift.Onnx.GraphOptimizer;
 /// <param name="NumHeads">Heads.</param>
 /// <param name="HeadSize">Channels per head (hidden / heads).</param>
 /// <param name="Scale">Factor applied to QKᵀ before the softmax (usually 1/√head size).</param>
-public sealed record HostAttention(string Query, string Key, string Value, string Output, int NumHeads, int HeadSize, float Scale);
+public sealed record HostAttention(string Query, string Key, string Value, string Output, int NumHeads, int HeadSize, float Scale) : HostStep(Output);
+
+/// <summary>An exact GELU, <c>x·½·(1 + erf(x/√2))</c>, elementwise from <paramref name="Input"/> to <paramref name="Output"/>.</summary>
+public sealed record HostGelu(string Input, string Output) : HostStep(Output);
 
 /// <summary>A self-contained ONNX model holding the nodes between two attention cores.</summary>
 /// <param name="Model">Serialized ModelProto.</param>
@@ -20,13 +26,17 @@ public sealed record HostAttention(string Query, string Key, string Value, strin
 public sealed record GraphSegment(byte[] Model, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
 
 /// <summary>
-/// A transformer graph cut at its attention cores: run <c>Segments[0]</c>, <c>Attentions[0]</c>, <c>Segments[1]</c>, …,
-/// <c>Segments[^1]</c>, passing tensors by name. The masks of all attention cores come from <see cref="MaskInput"/>
-/// (1 = real token, 0 = padding); masked keys get zero weight, exactly as the additive −∞/−10000 mask gives.
+/// A transformer graph cut at its attention cores (and optionally its GELUs): run <c>Segments[0]</c>, <c>Steps[0]</c>,
+/// <c>Segments[1]</c>, …, <c>Segments[^1]</c>, passing tensors by name. The masks of all attention cores come from
+/// <see cref="MaskInput"/> (1 = real token, 0 = padding); masked keys get zero weight, exactly as the additive −∞/−10000 mask gives.
 /// </summary>
 public sealed record SplitGraph(
-    IReadOnlyList<GraphSegment> Segments, IReadOnlyList<HostAttention> Attentions, string MaskInput,
-    IReadOnlyList<string> GraphInputs, IReadOnlyList<string> GraphOutputs);
+    IReadOnlyList<GraphSegment> Segments, IReadOnlyList<HostStep> Steps, string MaskInput,
+    IReadOnlyList<string> GraphInputs, IReadOnlyList<string> GraphOutputs)
+{
+    /// <summary>The attention steps, in order.</summary>
+    public IReadOnlyList<HostAttention> Attentions => [.. Steps.OfType<HostAttention>()];
+}
 
 public static partial class OnnxGraphOptimizer
 {
@@ -36,7 +46,11 @@ public static partial class OnnxGraphOptimizer
     /// attention with its own kernel while ONNX Runtime keeps everything else (the projections, quantized GEMMs,
     /// LayerNorm, GELU). Returns null, with the reason, when the graph does not have that shape: nothing is guessed.
     /// </summary>
-    public static SplitGraph? SplitAtAttention(ReadOnlySpan<byte> modelBytes, string maskInput, out string why)
+    /// <param name="modelBytes">The ONNX model.</param>
+    /// <param name="maskInput">The graph input holding the padding mask.</param>
+    /// <param name="why">Why the graph could not be cut (empty on success).</param>
+    /// <param name="gelu">Also cut at each exact GELU so the host computes it (fused with nothing, but cheaper than ONNX Runtime's CPU Gelu here).</param>
+    public static SplitGraph? SplitAtAttention(ReadOnlySpan<byte> modelBytes, string maskInput, out string why, bool gelu = false)
     {
         var model = ModelProto.Parser.ParseFrom(modelBytes);
         var g = model.Graph;
@@ -75,23 +89,32 @@ public static partial class OnnxGraphOptimizer
             matches.Add(m);
         }
         if (matches.Count == 0) { why = "no self-attention block found"; return null; }
+        var gelus = new List<GeluMatch>();
+        if (gelu)
+        {
+            foreach (var erf in g.Node.Where(n => n.OpType == "Erf" && n.Domain.Length == 0).ToList())
+            {
+                if (TryMatchGelu(ctx, erf) is { } gm) gelus.Add(gm);
+            }
+        }
 
-        // The node list with each attention core replaced by a placeholder at the position of its last node.
-        var removed = new HashSet<NodeProto>(matches.SelectMany(m => m.Nodes), ReferenceEqualityComparer.Instance);
+        // The node list with each attention core (and GELU) replaced by a placeholder at the position of its last node.
+        var removed = new HashSet<NodeProto>(matches.SelectMany(m => m.Nodes).Concat(gelus.SelectMany(m => m.Nodes)), ReferenceEqualityComparer.Instance);
         var placeholderOf = new Dictionary<NodeProto, int>(ReferenceEqualityComparer.Instance);
         var order = new List<NodeProto>();
-        var attentions = new List<HostAttention>();
-        var lastToMatch = new Dictionary<NodeProto, Match>(ReferenceEqualityComparer.Instance);
-        foreach (var m in matches) lastToMatch[m.Last] = m;
+        var steps = new List<HostStep>();
+        var lastToStep = new Dictionary<NodeProto, HostStep>(ReferenceEqualityComparer.Instance);
+        foreach (var m in matches) lastToStep[m.Last] = new HostAttention(m.Query, m.Key, m.Value, m.Output, (int)m.NumHeads, (int)m.HeadSize, m.Scale);
+        foreach (var m in gelus) lastToStep[m.Nodes[^1]] = new HostGelu(m.Input, m.Output);
         foreach (var n in g.Node)
         {
-            if (lastToMatch.TryGetValue(n, out var m))
+            if (lastToStep.TryGetValue(n, out var step))
             {
-                var p = new NodeProto { OpType = "HostAttention", Domain = "sift" };
-                p.Input.Add(m.Query); p.Input.Add(m.Key); p.Input.Add(m.Value);
-                p.Output.Add(m.Output);
-                placeholderOf[p] = attentions.Count;
-                attentions.Add(new HostAttention(m.Query, m.Key, m.Value, m.Output, (int)m.NumHeads, (int)m.HeadSize, m.Scale));
+                var p = new NodeProto { OpType = step is HostAttention ? "HostAttention" : "HostGelu", Domain = "sift" };
+                p.Input.AddRange(StepInputs(step));
+                p.Output.Add(step.Output);
+                placeholderOf[p] = steps.Count;
+                steps.Add(step);
                 order.Add(p);
             }
             else if (!removed.Contains(n))
@@ -100,7 +123,7 @@ public static partial class OnnxGraphOptimizer
             }
         }
         order = EliminateDeadNodes(g, order);
-        if (placeholderOf.Keys.Any(p => !order.Contains(p, ReferenceEqualityComparer.Instance))) { why = "an attention output is unused"; return null; }
+        if (placeholderOf.Keys.Any(p => !order.Contains(p, ReferenceEqualityComparer.Instance))) { why = "an attention or GELU output is unused"; return null; }
 
         // Segment of every tensor: 0 for graph inputs, k+1 after attention k, else the latest segment among a node's inputs.
         // Nodes computed from initializers alone (Identity of a weight, constant shapes) float: each segment that reads
@@ -108,7 +131,7 @@ public static partial class OnnxGraphOptimizer
         // quantized MatMul) instead of receiving them as segment inputs.
         var segmentOf = new Dictionary<string, int>(StringComparer.Ordinal);
         var floatingProducer = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
-        var nodesBySegment = Enumerable.Range(0, attentions.Count + 1).Select(_ => new List<NodeProto>()).ToList();
+        var nodesBySegment = Enumerable.Range(0, steps.Count + 1).Select(_ => new List<NodeProto>()).ToList();
         foreach (var n in order)
         {
             if (!placeholderOf.ContainsKey(n) && n.Input.All(i => i.Length == 0 || initNames.Contains(i) || floatingProducer.ContainsKey(i)))
@@ -123,7 +146,7 @@ public static partial class OnnxGraphOptimizer
             }
             if (placeholderOf.TryGetValue(n, out var a))
             {
-                if (seg > a) { why = $"attention {a} reads a tensor computed after attention {a - 1}"; return null; }
+                if (seg > a) { why = $"host step {a} reads a tensor computed after step {a - 1}"; return null; }
                 segmentOf[n.Output[0]] = a + 1;
                 continue;
             }
@@ -154,9 +177,9 @@ public static partial class OnnxGraphOptimizer
         }
         for (int s = 0; s < nodesBySegment.Count; s++)
             foreach (var n in nodesBySegment[s]) foreach (var i in n.Input) Read(i, 2 * s);
-        for (int a = 0; a < attentions.Count; a++)
+        for (int a = 0; a < steps.Count; a++)
         {
-            Read(attentions[a].Query, 2 * a + 1); Read(attentions[a].Key, 2 * a + 1); Read(attentions[a].Value, 2 * a + 1);
+            foreach (var i in StepInputs(steps[a])) Read(i, 2 * a + 1);
         }
         var graphOutputs = g.Output.Select(o => o.Name).ToList();
         foreach (var o in graphOutputs) Read(o, int.MaxValue);
@@ -193,8 +216,15 @@ public static partial class OnnxGraphOptimizer
             subModel.OpsetImport.AddRange(model.OpsetImport);
             segments.Add(new GraphSegment(subModel.ToByteArray(), inputs, outputs));
         }
-        return new SplitGraph(segments, attentions, maskInput, graphInputs, graphOutputs);
+        return new SplitGraph(segments, steps, maskInput, graphInputs, graphOutputs);
     }
+
+    private static string[] StepInputs(HostStep step) => step switch
+    {
+        HostAttention a => [a.Query, a.Key, a.Value],
+        HostGelu g => [g.Input],
+        _ => throw new NotSupportedException(step.GetType().Name),
+    };
 
     /// <summary>Graph inputs (not initializers) whose values <paramref name="name"/> is computed from (shapes alone do not count).</summary>
     private static HashSet<string> GraphInputAncestors(GraphIndex ctx, string name, HashSet<string> initNames)

@@ -196,6 +196,40 @@ public static partial class OnnxGraphOptimizer
         return (dq, mi);
     }
 
+    /// <summary>An exact (erf) GELU subgraph: its input x, its output, and its nodes [Div|Mul, Erf, Add, Mul(x), Mul(0.5)].</summary>
+    internal sealed record GeluMatch(string Input, string Output, NodeProto[] Nodes);
+
+    /// <summary>Matches <c>Mul(Mul(x, Add(Erf(Div(x, √2) | Mul(x, 1/√2)), 1)), 0.5)</c> around <paramref name="erf"/>.</summary>
+    internal static GeluMatch? TryMatchGelu(GraphIndex ctx, NodeProto erf)
+    {
+        var div = ctx.Producer(erf.Input[0]);
+        if (div is not { Domain: "" } || div.Input.Count != 2 || !ctx.SingleConsumer(div.Output[0])) return null;
+        var c = ctx.ConstScalar(div.Input[1]);
+        if (c is null) return null;
+        bool okScale = div.OpType switch
+        {
+            "Div" => Math.Abs(c.Value - Math.Sqrt(2)) < 1e-4,
+            "Mul" => Math.Abs(c.Value - Math.Sqrt(0.5)) < 1e-4,
+            _ => false,
+        };
+        if (!okScale) return null;
+        string x = div.Input[0];
+        if (!ctx.SingleConsumer(erf.Output[0])) return null;
+        var add1 = ctx.OnlyConsumer(erf.Output[0]);
+        if (add1 is not { OpType: "Add", Domain: "" } || add1.Input.Count != 2 || !ctx.SingleConsumer(add1.Output[0])) return null;
+        var one = ctx.ConstScalar(add1.Input[add1.Input[0] == erf.Output[0] ? 1 : 0]);
+        if (one is not 1.0) return null;
+        var mulX = ctx.OnlyConsumer(add1.Output[0]);
+        if (mulX is not { OpType: "Mul", Domain: "" } || mulX.Input.Count != 2 || !ctx.SingleConsumer(mulX.Output[0])) return null;
+        if (mulX.Input[0] != x && mulX.Input[1] != x) return null;
+        var mulHalf = ctx.OnlyConsumer(mulX.Output[0]);
+        if (mulHalf is not { OpType: "Mul", Domain: "" } || mulHalf.Input.Count != 2) return null;
+        var half = ctx.ConstScalar(mulHalf.Input[mulHalf.Input[0] == mulX.Output[0] ? 1 : 0]);
+        if (half is not 0.5) return null;
+        if (ctx.ConsumerCount(x) != 2) return null; // x feeds exactly Div and Mul
+        return new GeluMatch(x, mulHalf.Output[0], [div, erf, add1, mulX, mulHalf]);
+    }
+
     /// <summary>
     /// <c>Mul(Mul(x, Add(Erf(Div(x, √2) | Mul(x, 1/√2)), 1)), 0.5)</c> ⇒ <c>Gelu(x)</c>, or <c>BiasGelu(x0, bias)</c> when
     /// <c>x = Add(x0, bias[N])</c> feeds only this GELU.
@@ -208,32 +242,8 @@ public static partial class OnnxGraphOptimizer
         int gelu = 0, biasGelu = 0;
         foreach (var erf in g.Node.Where(n => n.OpType == "Erf" && n.Domain.Length == 0).ToList())
         {
-            var div = ctx.Producer(erf.Input[0]);
-            if (div is not { Domain: "" } || div.Input.Count != 2 || !ctx.SingleConsumer(div.Output[0])) continue;
-            var c = ctx.ConstScalar(div.Input[1]);
-            if (c is null) continue;
-            bool okScale = div.OpType switch
-            {
-                "Div" => Math.Abs(c.Value - Math.Sqrt(2)) < 1e-4,
-                "Mul" => Math.Abs(c.Value - Math.Sqrt(0.5)) < 1e-4,
-                _ => false,
-            };
-            if (!okScale) continue;
-            string x = div.Input[0];
-            if (!ctx.SingleConsumer(erf.Output[0])) continue;
-            var add1 = ctx.OnlyConsumer(erf.Output[0]);
-            if (add1 is not { OpType: "Add", Domain: "" } || add1.Input.Count != 2 || !ctx.SingleConsumer(add1.Output[0])) continue;
-            var one = ctx.ConstScalar(add1.Input[add1.Input[0] == erf.Output[0] ? 1 : 0]);
-            if (one is not 1.0) continue;
-            var mulX = ctx.OnlyConsumer(add1.Output[0]);
-            if (mulX is not { OpType: "Mul", Domain: "" } || mulX.Input.Count != 2 || !ctx.SingleConsumer(mulX.Output[0])) continue;
-            if (mulX.Input[0] != x && mulX.Input[1] != x) continue;
-            var mulHalf = ctx.OnlyConsumer(mulX.Output[0]);
-            if (mulHalf is not { OpType: "Mul", Domain: "" } || mulHalf.Input.Count != 2) continue;
-            var half = ctx.ConstScalar(mulHalf.Input[mulHalf.Input[0] == mulX.Output[0] ? 1 : 0]);
-            if (half is not 0.5) continue;
-            if (ctx.ConsumerCount(x) != 2) continue; // x feeds exactly Div and Mul
-
+            if (TryMatchGelu(ctx, erf) is not { } m) continue;
+            var (x, div, add1, mulX, mulHalf) = (m.Input, m.Nodes[0], m.Nodes[2], m.Nodes[3], m.Nodes[4]);
             var xp = ctx.Producer(x);
             NodeProto fused;
             if (xp is { OpType: "Add", Domain: "" } && xp.Input.Count == 2 && !replace.ContainsKey(xp)

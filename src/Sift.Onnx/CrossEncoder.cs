@@ -74,7 +74,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         OnnxEncoderSession session;
         try
         {
-            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention);
+            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention, options.HostGelu);
         }
         catch
         {

@@ -95,6 +95,12 @@ public sealed record CrossEncoderOptions
     /// </summary>
     public bool HostAttention { get; init; } = true;
 
+    /// <summary>
+    /// With <see cref="HostAttention"/>, also compute each exact GELU with Sift's AVX-512 kernel (default true): ONNX
+    /// Runtime's CPU Gelu is slow enough here that one more segment boundary per layer pays for itself.
+    /// </summary>
+    public bool HostGelu { get; init; } = true;
+
     /// <summary>Extra ONNX Runtime session config entries (e.g. <c>session.intra_op.allow_spinning</c> = <c>0</c>).</summary>
     public IReadOnlyDictionary<string, string>? SessionConfig { get; init; }
 

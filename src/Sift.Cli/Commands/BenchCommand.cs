@@ -27,11 +27,12 @@ internal static class BenchCommand
         var soakDocs = new Option<int>("--soak-docs") { Description = "Candidates per call in --soak.", DefaultValueFactory = _ => 10 };
         var fuse = new Option<bool>("--fuse-attention") { Description = "Fuse each layer's attention into one MultiHeadAttention node before loading (bit-exact; cached)." };
         var noHostAttention = new Option<bool>("--onnx-attention") { Description = "Let ONNX Runtime compute attention instead of Sift's AVX-512 kernel (to measure what the kernel buys)." };
+        var onnxGelu = new Option<bool>("--onnx-gelu") { Description = "Let ONNX Runtime compute GELU instead of Sift's AVX-512 kernel." };
         var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
-            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention,
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention, onnxGelu,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
@@ -52,6 +53,7 @@ internal static class BenchCommand
                 ConcurrentBatches = pr.GetValue(concurrent),
                 FuseAttention = pr.GetValue(fuse),
                 HostAttention = !pr.GetValue(noHostAttention),
+                HostGelu = !pr.GetValue(onnxGelu),
                 SessionConfig = (pr.GetValue(ortConfig) ?? []).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
                 ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });

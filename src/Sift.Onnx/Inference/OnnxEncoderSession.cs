@@ -25,16 +25,17 @@ internal sealed class OnnxEncoderSession : IDisposable
     private readonly string _outputName;
     private readonly int _kernelThreads;
     private long _attentionTicks;
+    private long _geluTicks;
 
-    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null, bool hostAttention = false)
+    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null, bool hostAttention = false, bool hostGelu = false)
     {
         _kernelThreads = intraOpThreads > 0 ? intraOpThreads : Environment.ProcessorCount;
         string[] graphInputs;
         string[] graphOutputs;
         string why = "";
-        if (hostAttention && AttentionKernel.IsSupported && TrySplit(onnxPath, out _split, out why))
+        if (hostAttention && AttentionKernel.IsSupported && TrySplit(onnxPath, hostGelu, out _split, out why))
         {
-            HostAttentionStatus = $"sift kernel ({_split!.Attentions.Count} layers, ONNX Runtime for the rest)";
+            HostAttentionStatus = $"sift kernel ({_split!.Attentions.Count} layers{(_split.Steps.Count > _split.Attentions.Count ? ", GELU too" : "")}, ONNX Runtime for the rest)";
             _sessions = new InferenceSession[_split.Segments.Count];
             try
             {
@@ -131,7 +132,7 @@ internal sealed class OnnxEncoderSession : IDisposable
         $"{onnxPath}: ONNX Runtime could not load this model ({ex.Message.Trim()}). " +
         "Re-download the file (it may be truncated) or re-export it with `optimum-cli export onnx`.", ex);
 
-    private static bool TrySplit(string onnxPath, out SplitGraph? split, out string why)
+    private static bool TrySplit(string onnxPath, bool gelu, out SplitGraph? split, out string why)
     {
         split = null;
         why = "";
@@ -139,7 +140,7 @@ internal sealed class OnnxEncoderSession : IDisposable
         try
         {
             bytes = File.ReadAllBytes(onnxPath);
-            split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out why);
+            split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out why, gelu);
         }
         catch (Exception ex) when (ex is IOException or Google.Protobuf.InvalidProtocolBufferException)
         {
@@ -220,6 +221,25 @@ internal sealed class OnnxEncoderSession : IDisposable
     private static (float[] Data, long[] Shape) Copy(OrtValue output) =>
         (output.GetTensorDataAsSpan<float>().ToArray(), output.GetTensorTypeAndShape().Shape);
 
+    // Attention outputs reach megabytes (batch × seq × hidden floats); a pool of our own keeps them off the large
+    // object heap even where they exceed what ArrayPool.Shared retains.
+    private static readonly ArrayPool<float> Buffers = ArrayPool<float>.Create(1 << 26, 16);
+
+    private static float[] Rent(long[] shape, List<float[]> rented, out int count)
+    {
+        count = checked((int)shape.Aggregate(1L, (a, d) => a * d));
+        var buffer = Buffers.Rent(count);
+        rented.Add(buffer);
+        return buffer;
+    }
+
+    private static OrtValue Wrap(float[] buffer, int count, long[] shape, List<IDisposable> owned)
+    {
+        var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, count), shape);
+        owned.Add(value);
+        return value;
+    }
+
     private (float[] Data, long[] Shape) RunSplit(RunOptions runOptions, OrtValue[] graphInputs, int[] lengths)
     {
         var split = _split!;
@@ -237,32 +257,44 @@ internal sealed class OnnxEncoderSession : IDisposable
                 var outs = _sessions[s].Run(runOptions, seg.Inputs, ins, seg.Outputs);
                 owned.Add(outs);
                 for (int i = 0; i < seg.Outputs.Count; i++) values[seg.Outputs[i]] = outs[i];
-                if (s == split.Attentions.Count) break;
+                if (s == split.Steps.Count) break;
 
-                var att = split.Attentions[s];
-                var q = values[att.Query];
-                var shape = q.GetTensorTypeAndShape().Shape;
-                if (shape.Length != 3 || shape[0] != lengths.Length || shape[2] != (long)att.NumHeads * att.HeadSize)
-                {
-                    throw new SiftException($"attention {s}: expected queries of shape [batch, seq, {att.NumHeads * att.HeadSize}], got [{string.Join(", ", shape)}].");
-                }
-                int count = checked((int)(shape[0] * shape[1] * shape[2]));
-                var context = ArrayPool<float>.Shared.Rent(count);
-                rented.Add(context);
                 long start = Stopwatch.GetTimestamp();
-                AttentionKernel.Run(q.GetTensorDataAsSpan<float>(), values[att.Key].GetTensorDataAsSpan<float>(), values[att.Value].GetTensorDataAsSpan<float>(),
-                    context.AsSpan(0, count), (int)shape[0], (int)shape[1], att.NumHeads, att.HeadSize, att.Scale, lengths, _kernelThreads);
-                Interlocked.Add(ref _attentionTicks, Stopwatch.GetTimestamp() - start);
-                var contextValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, context.AsMemory(0, count), shape);
-                owned.Add(contextValue);
-                values[att.Output] = contextValue;
+                switch (split.Steps[s])
+                {
+                    case HostAttention att:
+                    {
+                        var q = values[att.Query];
+                        var shape = q.GetTensorTypeAndShape().Shape;
+                        if (shape.Length != 3 || shape[0] != lengths.Length || shape[2] != (long)att.NumHeads * att.HeadSize)
+                        {
+                            throw new SiftException($"attention {s}: expected queries of shape [batch, seq, {att.NumHeads * att.HeadSize}], got [{string.Join(", ", shape)}].");
+                        }
+                        var context = Rent(shape, rented, out var count);
+                        AttentionKernel.Run(q.GetTensorDataAsSpan<float>(), values[att.Key].GetTensorDataAsSpan<float>(), values[att.Value].GetTensorDataAsSpan<float>(),
+                            context.AsSpan(0, count), (int)shape[0], (int)shape[1], att.NumHeads, att.HeadSize, att.Scale, lengths, _kernelThreads);
+                        values[att.Output] = Wrap(context, count, shape, owned);
+                        Interlocked.Add(ref _attentionTicks, Stopwatch.GetTimestamp() - start);
+                        break;
+                    }
+                    case HostGelu gelu:
+                    {
+                        // In place: the GELU's input feeds nothing else (the matcher checks), so no buffer is needed.
+                        var x = values[gelu.Input];
+                        var data = x.GetTensorMutableDataAsSpan<float>();
+                        GeluKernel.Run(data, data, _kernelThreads);
+                        values[gelu.Output] = x;
+                        Interlocked.Add(ref _geluTicks, Stopwatch.GetTimestamp() - start);
+                        break;
+                    }
+                }
             }
             return Copy(values[_outputName]);
         }
         finally
         {
             for (int i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
-            foreach (var r in rented) ArrayPool<float>.Shared.Return(r);
+            foreach (var r in rented) Buffers.Return(r);
         }
     }
 
@@ -289,13 +321,17 @@ internal sealed class OnnxEncoderSession : IDisposable
             }
             File.Delete(file);
         }
-        merged.Add(new JsonObject
+        foreach (var (name, ticks) in new[] { ("Attention (Sift kernel)", _attentionTicks), ("Gelu (Sift kernel)", _geluTicks) })
         {
-            ["cat"] = "Node",
-            ["name"] = "sift_attention_kernel_time",
-            ["dur"] = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _attentionTicks)).TotalMicroseconds,
-            ["args"] = new JsonObject { ["op_name"] = "Attention (Sift kernel)" },
-        });
+            if (ticks == 0) continue;
+            merged.Add(new JsonObject
+            {
+                ["cat"] = "Node",
+                ["name"] = "sift_kernel_time",
+                ["dur"] = Stopwatch.GetElapsedTime(0, ticks).TotalMicroseconds,
+                ["args"] = new JsonObject { ["op_name"] = name },
+            });
+        }
         var path = first ?? Path.GetTempFileName();
         File.WriteAllText(path, merged.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
         return path;
