@@ -47,6 +47,19 @@ public class AttentionSplitTests
     }
 
     [Fact]
+    public void AlsoCutsAtEachGelu()
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Fixture("ce-minilm-l6-arch"), "onnx", "model_quantized.onnx"));
+        var split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out var why, gelu: true);
+        Assert.True(split is not null, why);
+        Assert.Equal(12, split.Steps.Count);
+        Assert.Equal(13, split.Segments.Count);
+        // Attention and GELU alternate, layer by layer.
+        for (int i = 0; i < 12; i++) Assert.IsType(i % 2 == 0 ? typeof(HostAttention) : typeof(HostGelu), split.Steps[i]);
+        Assert.All(split.Segments, s => Assert.DoesNotContain(Proto.ModelProto.Parser.ParseFrom(s.Model).Graph.Node, n => n.OpType is "Erf" or "Softmax"));
+    }
+
+    [Fact]
     public void ReportsWhyAGraphCannotBeCut()
     {
         var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Fixture("ce-bert-tiny"), "onnx", "model.onnx"));

@@ -51,6 +51,40 @@ public class HostAttentionTests
         Assert.True(maxErr < 2e-6, $"max error {maxErr:E2}");
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(37)]
+    [InlineData(40_000)]
+    public void GeluMatchesTheErfDefinition(int n)
+    {
+        if (!GeluKernel.IsSupported) return;
+        var rnd = new Random(n);
+        var x = Enumerable.Range(0, n).Select(i => i < 6 ? new[] { 0f, -0f, 5.5f, -5.5f, 1e-8f, -3.2f }[i] : (float)(rnd.NextDouble() * 12 - 6)).ToArray();
+        var y = new float[n];
+        GeluKernel.Run(x, y, threads: 2);
+        for (int i = 0; i < n; i++)
+        {
+            double expected = 0.5 * x[i] * (1 + ErfSeries(x[i] / Math.Sqrt(2)));
+            Assert.True(Math.Abs(expected - y[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected)), $"gelu({x[i]}) = {y[i]}, expected {expected}");
+        }
+        // In place (how the encoder runs it) gives the same values.
+        GeluKernel.Run(x, x, threads: 1);
+        Assert.Equal(y, x);
+    }
+
+    /// <summary>erf by its Maclaurin series in double (converges everywhere; accurate to ~1e-9 for |x| ≤ 5).</summary>
+    private static double ErfSeries(double x)
+    {
+        if (Math.Abs(x) > 5) return Math.Sign(x);
+        double sum = 0, term = x;
+        for (int n = 0; n < 200; n++)
+        {
+            sum += term / (2 * n + 1);
+            term *= -x * x / (n + 1);
+        }
+        return 2 / Math.Sqrt(Math.PI) * sum;
+    }
+
     [Fact]
     public void KernelRejectsBadShapes()
     {
@@ -64,7 +98,7 @@ public class HostAttentionTests
     public void UsesTheKernelWhereSupported()
     {
         using var ce = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"));
-        if (AttentionKernel.IsSupported) Assert.StartsWith("sift kernel (2 layers", ce.AttentionPath);
+        if (AttentionKernel.IsSupported) Assert.StartsWith("sift kernel (2 layers, GELU too", ce.AttentionPath);
         else Assert.Contains("no AVX-512", ce.AttentionPath);
         using var off = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"), new CrossEncoderOptions { HostAttention = false });
         Assert.Contains("host attention off", off.AttentionPath);

@@ -46,7 +46,7 @@ internal static unsafe class AttentionKernel
         }
 
         int paddedKeys = (seq + 15) & ~15;
-        int scratch = headSize * paddedKeys + 2 * paddedKeys + headSize;
+        int scratch = headSize * paddedKeys + 4 * paddedKeys + headSize;
         fixed (float* pq = q, pk = k, pv = v, po = output)
         {
             var args = new Args((nint)pq, (nint)pk, (nint)pv, (nint)po, seq, numHeads, headSize, hidden, scale, lens);
@@ -93,6 +93,13 @@ internal static unsafe class AttentionKernel
             float* s0 = buf + D * Lp, s1 = s0 + Lp;
             var vscale = Vector512.Create(a.Scale);
             int i = 0;
+            for (; i + 3 < S; i += 4)
+            {
+                Scores4(q + (long)i * ld, ld, kt, D, Lp, s0, vscale);
+                float r0 = 1f / SoftmaxNumerators(s0, L), r1 = 1f / SoftmaxNumerators(s0 + Lp, L);
+                float r2 = 1f / SoftmaxNumerators(s0 + 2 * Lp, L), r3 = 1f / SoftmaxNumerators(s0 + 3 * Lp, L);
+                WeightedSum4(s0, Lp, v, ld, D, L, o + (long)i * ld, r0, r1, r2, r3);
+            }
             for (; i + 1 < S; i += 2)
             {
                 float* q0 = q + (long)i * ld, q1 = q0 + ld;
@@ -105,8 +112,86 @@ internal static unsafe class AttentionKernel
                 float* q0 = q + (long)i * ld;
                 Scores(q0, q0, kt, D, Lp, s0, s1, vscale);
                 float r0 = 1f / SoftmaxNumerators(s0, L);
-                // The second row slot gets a throwaway copy (past both score rows); the real row goes to o.
-                WeightedSum(s0, s0, v, ld, D, L, o + (long)i * ld, s1 + Lp, r0, r0);
+                // The second row slot gets a throwaway copy (past the score rows); the real row goes to o.
+                WeightedSum(s0, s0, v, ld, D, L, o + (long)i * ld, s0 + 4 * Lp, r0, r0);
+            }
+        }
+    }
+
+    /// <summary>Four query rows against all keys: each Kᵀ load feeds four rows (loads, not FMAs, bound the two-row form).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Scores4(float* q0, int ld, float* kt, int D, int Lp, float* s0, Vector512<float> scale)
+    {
+        float* q1 = q0 + ld, q2 = q1 + ld, q3 = q2 + ld;
+        float* s1 = s0 + Lp, s2 = s1 + Lp, s3 = s2 + Lp;
+        int blocks = Lp / 16, c = 0;
+        for (; c + 1 < blocks; c += 2)
+        {
+            var a0 = Vector512<float>.Zero; var a1 = a0; var b0 = a0; var b1 = a0;
+            var c0 = a0; var c1 = a0; var d0 = a0; var d1 = a0;
+            float* kc = kt + c * 16;
+            for (int d = 0; d < D; d++)
+            {
+                var k0 = Vector512.Load(kc + d * Lp);
+                var k1 = Vector512.Load(kc + d * Lp + 16);
+                var w = Vector512.Create(q0[d]); var x = Vector512.Create(q1[d]);
+                var y = Vector512.Create(q2[d]); var z = Vector512.Create(q3[d]);
+                a0 = Vector512.FusedMultiplyAdd(w, k0, a0); a1 = Vector512.FusedMultiplyAdd(w, k1, a1);
+                b0 = Vector512.FusedMultiplyAdd(x, k0, b0); b1 = Vector512.FusedMultiplyAdd(x, k1, b1);
+                c0 = Vector512.FusedMultiplyAdd(y, k0, c0); c1 = Vector512.FusedMultiplyAdd(y, k1, c1);
+                d0 = Vector512.FusedMultiplyAdd(z, k0, d0); d1 = Vector512.FusedMultiplyAdd(z, k1, d1);
+            }
+            int o = c * 16;
+            (a0 * scale).Store(s0 + o); (a1 * scale).Store(s0 + o + 16);
+            (b0 * scale).Store(s1 + o); (b1 * scale).Store(s1 + o + 16);
+            (c0 * scale).Store(s2 + o); (c1 * scale).Store(s2 + o + 16);
+            (d0 * scale).Store(s3 + o); (d1 * scale).Store(s3 + o + 16);
+        }
+        if (c < blocks)
+        {
+            var a0 = Vector512<float>.Zero; var b0 = a0; var c0 = a0; var d0 = a0;
+            float* kc = kt + c * 16;
+            for (int d = 0; d < D; d++)
+            {
+                var k0 = Vector512.Load(kc + d * Lp);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(q0[d]), k0, a0);
+                b0 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[d]), k0, b0);
+                c0 = Vector512.FusedMultiplyAdd(Vector512.Create(q2[d]), k0, c0);
+                d0 = Vector512.FusedMultiplyAdd(Vector512.Create(q3[d]), k0, d0);
+            }
+            int o = c * 16;
+            (a0 * scale).Store(s0 + o); (b0 * scale).Store(s1 + o); (c0 * scale).Store(s2 + o); (d0 * scale).Store(s3 + o);
+        }
+    }
+
+    /// <summary>o_r = (Σⱼ p_r[j]·V[j]) · r_r for four rows: each V load feeds four rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WeightedSum4(float* p0, int Lp, float* v, int ld, int D, int L, float* o0, float r0s, float r1s, float r2s, float r3s)
+    {
+        float* p1 = p0 + Lp, p2 = p1 + Lp, p3 = p2 + Lp;
+        float* o1 = o0 + ld, o2 = o1 + ld, o3 = o2 + ld;
+        var r0 = Vector512.Create(r0s); var r1 = Vector512.Create(r1s); var r2 = Vector512.Create(r2s); var r3 = Vector512.Create(r3s);
+        for (int c = 0; c < D; c += 32)
+        {
+            bool two = c + 16 < D;
+            var a0 = Vector512<float>.Zero; var a1 = a0; var b0 = a0; var b1 = a0;
+            var c0 = a0; var c1 = a0; var d0 = a0; var d1 = a0;
+            for (int j = 0; j < L; j++)
+            {
+                float* vr = v + (long)j * ld + c;
+                var v0 = Vector512.Load(vr);
+                var v1 = two ? Vector512.Load(vr + 16) : Vector512<float>.Zero;
+                var w = Vector512.Create(p0[j]); var x = Vector512.Create(p1[j]);
+                var y = Vector512.Create(p2[j]); var z = Vector512.Create(p3[j]);
+                a0 = Vector512.FusedMultiplyAdd(w, v0, a0); a1 = Vector512.FusedMultiplyAdd(w, v1, a1);
+                b0 = Vector512.FusedMultiplyAdd(x, v0, b0); b1 = Vector512.FusedMultiplyAdd(x, v1, b1);
+                c0 = Vector512.FusedMultiplyAdd(y, v0, c0); c1 = Vector512.FusedMultiplyAdd(y, v1, c1);
+                d0 = Vector512.FusedMultiplyAdd(z, v0, d0); d1 = Vector512.FusedMultiplyAdd(z, v1, d1);
+            }
+            (a0 * r0).Store(o0 + c); (b0 * r1).Store(o1 + c); (c0 * r2).Store(o2 + c); (d0 * r3).Store(o3 + c);
+            if (two)
+            {
+                (a1 * r0).Store(o0 + c + 16); (b1 * r1).Store(o1 + c + 16); (c1 * r2).Store(o2 + c + 16); (d1 * r3).Store(o3 + c + 16);
             }
         }
     }
