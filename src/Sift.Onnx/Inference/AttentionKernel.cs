@@ -46,7 +46,7 @@ internal static unsafe class AttentionKernel
         }
 
         int paddedKeys = (seq + 15) & ~15;
-        int scratch = headSize * paddedKeys + 4 * paddedKeys + headSize;
+        int scratch = headSize * paddedKeys + 4 * paddedKeys + headSize; // Kᵀ, four score rows, one junk output row
         fixed (float* pq = q, pk = k, pv = v, po = output)
         {
             var args = new Args((nint)pq, (nint)pk, (nint)pv, (nint)po, seq, numHeads, headSize, hidden, scale, lens);
@@ -90,39 +90,29 @@ internal static unsafe class AttentionKernel
                 for (int j = 0; j < L; j++) dst[j] = k[(long)j * ld + d];
                 for (int j = L; j < Lp; j++) dst[j] = 0;
             }
-            float* s0 = buf + D * Lp, s1 = s0 + Lp;
+            // Four query rows per pass; a last partial group repeats its last row into scratch outputs, so every row
+            // is computed by the same code in the same order whatever the batch's padded length (results must not
+            // depend on which batch a pair lands in).
+            float* s0 = buf + D * Lp;
+            float* junk = s0 + 4 * Lp;
             var vscale = Vector512.Create(a.Scale);
-            int i = 0;
-            for (; i + 3 < S; i += 4)
+            for (int i = 0; i < S; i += 4)
             {
-                Scores4(q + (long)i * ld, ld, kt, D, Lp, s0, vscale);
+                int last = Math.Min(i + 3, S - 1);
+                float* q0 = q + (long)i * ld, q1 = q + (long)Math.Min(i + 1, last) * ld, q2 = q + (long)Math.Min(i + 2, last) * ld, q3 = q + (long)last * ld;
+                float* o0 = o + (long)i * ld, o1 = i + 1 <= last ? o0 + ld : junk, o2 = i + 2 <= last ? o0 + 2L * ld : junk, o3 = i + 3 <= last ? o0 + 3L * ld : junk;
+                Scores4(q0, q1, q2, q3, kt, D, Lp, s0, vscale);
                 float r0 = 1f / SoftmaxNumerators(s0, L), r1 = 1f / SoftmaxNumerators(s0 + Lp, L);
                 float r2 = 1f / SoftmaxNumerators(s0 + 2 * Lp, L), r3 = 1f / SoftmaxNumerators(s0 + 3 * Lp, L);
-                WeightedSum4(s0, Lp, v, ld, D, L, o + (long)i * ld, r0, r1, r2, r3);
-            }
-            for (; i + 1 < S; i += 2)
-            {
-                float* q0 = q + (long)i * ld, q1 = q0 + ld;
-                Scores(q0, q1, kt, D, Lp, s0, s1, vscale);
-                float r0 = 1f / SoftmaxNumerators(s0, L), r1 = 1f / SoftmaxNumerators(s1, L);
-                WeightedSum(s0, s1, v, ld, D, L, o + (long)i * ld, o + (long)(i + 1) * ld, r0, r1);
-            }
-            if (i < S)
-            {
-                float* q0 = q + (long)i * ld;
-                Scores(q0, q0, kt, D, Lp, s0, s1, vscale);
-                float r0 = 1f / SoftmaxNumerators(s0, L);
-                // The second row slot gets a throwaway copy (past the score rows); the real row goes to o.
-                WeightedSum(s0, s0, v, ld, D, L, o + (long)i * ld, s0 + 4 * Lp, r0, r0);
+                WeightedSum4(s0, Lp, v, ld, D, L, o0, o1, o2, o3, r0, r1, r2, r3);
             }
         }
     }
 
     /// <summary>Four query rows against all keys: each Kᵀ load feeds four rows (loads, not FMAs, bound the two-row form).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scores4(float* q0, int ld, float* kt, int D, int Lp, float* s0, Vector512<float> scale)
+    private static void Scores4(float* q0, float* q1, float* q2, float* q3, float* kt, int D, int Lp, float* s0, Vector512<float> scale)
     {
-        float* q1 = q0 + ld, q2 = q1 + ld, q3 = q2 + ld;
         float* s1 = s0 + Lp, s2 = s1 + Lp, s3 = s2 + Lp;
         int blocks = Lp / 16, c = 0;
         for (; c + 1 < blocks; c += 2)
@@ -166,10 +156,9 @@ internal static unsafe class AttentionKernel
 
     /// <summary>o_r = (Σⱼ p_r[j]·V[j]) · r_r for four rows: each V load feeds four rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void WeightedSum4(float* p0, int Lp, float* v, int ld, int D, int L, float* o0, float r0s, float r1s, float r2s, float r3s)
+    private static void WeightedSum4(float* p0, int Lp, float* v, int ld, int D, int L, float* o0, float* o1, float* o2, float* o3, float r0s, float r1s, float r2s, float r3s)
     {
         float* p1 = p0 + Lp, p2 = p1 + Lp, p3 = p2 + Lp;
-        float* o1 = o0 + ld, o2 = o1 + ld, o3 = o2 + ld;
         var r0 = Vector512.Create(r0s); var r1 = Vector512.Create(r1s); var r2 = Vector512.Create(r2s); var r3 = Vector512.Create(r3s);
         for (int c = 0; c < D; c += 32)
         {
@@ -193,41 +182,6 @@ internal static unsafe class AttentionKernel
             {
                 (a1 * r0).Store(o0 + c + 16); (b1 * r1).Store(o1 + c + 16); (c1 * r2).Store(o2 + c + 16); (d1 * r3).Store(o3 + c + 16);
             }
-        }
-    }
-
-    /// <summary>Two query rows against all keys: s = (q·Kᵀ)·scale. Two rows × two key blocks keep 4 FMA chains busy.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scores(float* q0, float* q1, float* kt, int D, int Lp, float* s0, float* s1, Vector512<float> scale)
-    {
-        int blocks = Lp / 16, c = 0;
-        for (; c + 1 < blocks; c += 2)
-        {
-            var a0 = Vector512<float>.Zero; var a1 = a0; var b0 = a0; var b1 = a0;
-            float* kc = kt + c * 16;
-            for (int d = 0; d < D; d++)
-            {
-                var k0 = Vector512.Load(kc + d * Lp);
-                var k1 = Vector512.Load(kc + d * Lp + 16);
-                var x = Vector512.Create(q0[d]);
-                var y = Vector512.Create(q1[d]);
-                a0 = Vector512.FusedMultiplyAdd(x, k0, a0); a1 = Vector512.FusedMultiplyAdd(x, k1, a1);
-                b0 = Vector512.FusedMultiplyAdd(y, k0, b0); b1 = Vector512.FusedMultiplyAdd(y, k1, b1);
-            }
-            (a0 * scale).Store(s0 + c * 16); (a1 * scale).Store(s0 + c * 16 + 16);
-            (b0 * scale).Store(s1 + c * 16); (b1 * scale).Store(s1 + c * 16 + 16);
-        }
-        if (c < blocks)
-        {
-            var a0 = Vector512<float>.Zero; var b0 = a0;
-            float* kc = kt + c * 16;
-            for (int d = 0; d < D; d++)
-            {
-                var k0 = Vector512.Load(kc + d * Lp);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.Create(q0[d]), k0, a0);
-                b0 = Vector512.FusedMultiplyAdd(Vector512.Create(q1[d]), k0, b0);
-            }
-            (a0 * scale).Store(s0 + c * 16); (b0 * scale).Store(s1 + c * 16);
         }
     }
 
@@ -288,66 +242,5 @@ internal static unsafe class AttentionKernel
         p = Vector512.FusedMultiplyAdd(p * r, r, r) + Vector512<float>.One;
         var pow2n = ((Vector512.ConvertToInt32(n) + Vector512.Create(127)) << 23).AsSingle();
         return p * pow2n;
-    }
-
-    /// <summary>o = (Σⱼ pⱼ·V[j]) · r for two rows at once, D/16 vectors per row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void WeightedSum(float* p0, float* p1, float* v, int ld, int D, int L, float* o0, float* o1, float r0, float r1)
-    {
-        var rr0 = Vector512.Create(r0);
-        var rr1 = Vector512.Create(r1);
-        if (D == 32)
-        {
-            // Two rows × two vectors × two keys per step: 8 independent FMA chains.
-            var a0 = Vector512<float>.Zero; var a1 = a0; var b0 = a0; var b1 = a0;
-            var c0 = a0; var c1 = a0; var d0 = a0; var d1 = a0;
-            int j = 0;
-            for (; j + 1 < L; j += 2)
-            {
-                float* va = v + (long)j * ld, vb = va + ld;
-                var v0 = Vector512.Load(va); var v1 = Vector512.Load(va + 16);
-                var w0 = Vector512.Load(vb); var w1 = Vector512.Load(vb + 16);
-                var x = Vector512.Create(p0[j]); var y = Vector512.Create(p1[j]);
-                var x2 = Vector512.Create(p0[j + 1]); var y2 = Vector512.Create(p1[j + 1]);
-                a0 = Vector512.FusedMultiplyAdd(x, v0, a0); a1 = Vector512.FusedMultiplyAdd(x, v1, a1);
-                b0 = Vector512.FusedMultiplyAdd(y, v0, b0); b1 = Vector512.FusedMultiplyAdd(y, v1, b1);
-                c0 = Vector512.FusedMultiplyAdd(x2, w0, c0); c1 = Vector512.FusedMultiplyAdd(x2, w1, c1);
-                d0 = Vector512.FusedMultiplyAdd(y2, w0, d0); d1 = Vector512.FusedMultiplyAdd(y2, w1, d1);
-            }
-            if (j < L)
-            {
-                float* va = v + (long)j * ld;
-                var v0 = Vector512.Load(va); var v1 = Vector512.Load(va + 16);
-                var x = Vector512.Create(p0[j]); var y = Vector512.Create(p1[j]);
-                a0 = Vector512.FusedMultiplyAdd(x, v0, a0); a1 = Vector512.FusedMultiplyAdd(x, v1, a1);
-                b0 = Vector512.FusedMultiplyAdd(y, v0, b0); b1 = Vector512.FusedMultiplyAdd(y, v1, b1);
-            }
-            ((a0 + c0) * rr0).Store(o0); ((a1 + c1) * rr0).Store(o0 + 16);
-            ((b0 + d0) * rr1).Store(o1); ((b1 + d1) * rr1).Store(o1 + 16);
-            return;
-        }
-        // Any multiple of 16 (BERT-base: 64): one 16-channel slice at a time, two rows × two keys per step.
-        for (int c = 0; c < D; c += 16)
-        {
-            var a = Vector512<float>.Zero; var b = a; var a2 = a; var b2 = a;
-            int j = 0;
-            for (; j + 1 < L; j += 2)
-            {
-                var v0 = Vector512.Load(v + (long)j * ld + c);
-                var w0 = Vector512.Load(v + (long)(j + 1) * ld + c);
-                a = Vector512.FusedMultiplyAdd(Vector512.Create(p0[j]), v0, a);
-                b = Vector512.FusedMultiplyAdd(Vector512.Create(p1[j]), v0, b);
-                a2 = Vector512.FusedMultiplyAdd(Vector512.Create(p0[j + 1]), w0, a2);
-                b2 = Vector512.FusedMultiplyAdd(Vector512.Create(p1[j + 1]), w0, b2);
-            }
-            if (j < L)
-            {
-                var v0 = Vector512.Load(v + (long)j * ld + c);
-                a = Vector512.FusedMultiplyAdd(Vector512.Create(p0[j]), v0, a);
-                b = Vector512.FusedMultiplyAdd(Vector512.Create(p1[j]), v0, b);
-            }
-            ((a + a2) * rr0).Store(o0 + c);
-            ((b + b2) * rr1).Store(o1 + c);
-        }
     }
 }

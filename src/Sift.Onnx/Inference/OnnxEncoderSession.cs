@@ -33,23 +33,25 @@ internal sealed class OnnxEncoderSession : IDisposable
         string[] graphInputs;
         string[] graphOutputs;
         string why = "";
-        if (hostAttention && AttentionKernel.IsSupported && TrySplit(onnxPath, hostGelu, out _split, out why))
+        if (hostAttention && AttentionKernel.IsSupported && TrySplit(onnxPath, hostGelu, out var loadable, out why))
         {
-            HostAttentionStatus = $"sift kernel ({_split!.Attentions.Count} layers{(_split.Steps.Count > _split.Attentions.Count ? ", GELU too" : "")}, ONNX Runtime for the rest)";
+            _split = loadable!.Graph;
+            HostAttentionStatus = $"sift kernel ({_split.Attentions.Count} layers{(_split.Steps.Count > _split.Attentions.Count ? ", GELU too" : "")}, ONNX Runtime for the rest)";
             _sessions = new InferenceSession[_split.Segments.Count];
             try
             {
-                for (int s = 0; s < _sessions.Length; s++)
+                // Segments load independently: build their sessions on all cores (cold start).
+                Parallel.For(0, _sessions.Length, s =>
                 {
                     // The optimized-model cache holds one graph; segments are re-optimized at load instead (fast).
                     using var options = CreateOptions(intraOpThreads, optimization, null, profilePrefix is null ? null : $"{profilePrefix}_seg{s}", configEntries);
-                    _sessions[s] = new InferenceSession(_split.Segments[s].Model, options);
-                }
+                    _sessions[s] = loadable.SegmentFiles[s] is { } file ? new InferenceSession(file, options) : new InferenceSession(_split.Segments[s].Model, options);
+                });
             }
-            catch (OnnxRuntimeException ex)
+            catch (AggregateException ex) when (ex.InnerException is OnnxRuntimeException ort)
             {
                 foreach (var s in _sessions) s?.Dispose();
-                throw LoadError(onnxPath, ex);
+                throw LoadError(onnxPath, ort);
             }
             graphInputs = [.. _split.GraphInputs];
             graphOutputs = [.. _split.GraphOutputs];
@@ -132,25 +134,23 @@ internal sealed class OnnxEncoderSession : IDisposable
         $"{onnxPath}: ONNX Runtime could not load this model ({ex.Message.Trim()}). " +
         "Re-download the file (it may be truncated) or re-export it with `optimum-cli export onnx`.", ex);
 
-    private static bool TrySplit(string onnxPath, bool gelu, out SplitGraph? split, out string why)
+    private static bool TrySplit(string onnxPath, bool gelu, out LoadableSplit? split, out string why)
     {
         split = null;
         why = "";
-        byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(onnxPath);
-            split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out why, gelu);
+            split = SplitModelCache.Load(onnxPath, gelu, out why);
         }
-        catch (Exception ex) when (ex is IOException or Google.Protobuf.InvalidProtocolBufferException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or Google.Protobuf.InvalidProtocolBufferException)
         {
             // Unreadable or not a protobuf: the single-session path reports it with the usual message.
             why = "graph not readable";
             return false;
         }
-        if (split is not null && split.Attentions.Any(a => !AttentionKernel.SupportsHeadSize(a.HeadSize)))
+        if (split is not null && split.Graph.Attentions.Any(a => !AttentionKernel.SupportsHeadSize(a.HeadSize)))
         {
-            why = $"head size {split.Attentions[0].HeadSize} is not a multiple of 16";
+            why = $"head size {split.Graph.Attentions[0].HeadSize} is not a multiple of 16";
             split = null;
         }
         return split is not null;
