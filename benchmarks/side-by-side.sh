@@ -28,6 +28,8 @@ if [[ ! -d "$here/peer-transformersjs/node_modules" ]]; then
   (cd "$here/peer-transformersjs" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --silent >&2)
 fi
 "$repo/sift" --help >/dev/null  # build once, outside the timed runs
+# A compiler server left running by that build (or an earlier one) competes for the cores: stop it.
+dotnet build-server shutdown >/dev/null 2>&1 || true
 
 for r in $(seq 1 "$rounds"); do
   for prec in fp32 int8; do
