@@ -24,6 +24,23 @@ internal sealed class OnnxEncoderSession : IDisposable
     private readonly string[] _inputNames;
     private readonly string _outputName;
     private readonly int _kernelThreads;
+    private readonly List<string>[] _releaseAt = [];
+
+    /// <summary>Registers a process-wide CPU arena with ONNX Runtime once; false when this build of ONNX Runtime refuses.</summary>
+    private static readonly Lazy<bool> SharedArena = new(() =>
+    {
+        try
+        {
+            using var memory = new OrtMemoryInfo(OrtMemoryInfo.allocatorCPU, OrtAllocatorType.ArenaAllocator, 0, OrtMemType.Default);
+            using var arena = new OrtArenaCfg(0, -1, -1, -1);
+            OrtEnv.Instance().CreateAndRegisterAllocator(memory, arena);
+            return true;
+        }
+        catch (OnnxRuntimeException)
+        {
+            return false;
+        }
+    });
     private long _attentionTicks;
     private long _geluTicks;
 
@@ -45,6 +62,9 @@ internal sealed class OnnxEncoderSession : IDisposable
                 {
                     // The optimized-model cache holds one graph; segments are re-optimized at load instead (fast).
                     using var options = CreateOptions(intraOpThreads, optimization, null, profilePrefix is null ? null : $"{profilePrefix}_seg{s}", configEntries);
+                    // One arena for all segments (and models): per-session arenas each grew to their segment's peak,
+                    // which summed to ~2× the single-session working set.
+                    if (SharedArena.Value) options.AddSessionConfigEntry("session.use_env_allocators", "1");
                     _sessions[s] = loadable.SegmentFiles[s] is { } file ? new InferenceSession(file, options) : new InferenceSession(_split.Segments[s].Model, options);
                 });
             }
@@ -55,6 +75,7 @@ internal sealed class OnnxEncoderSession : IDisposable
             }
             graphInputs = [.. _split.GraphInputs];
             graphOutputs = [.. _split.GraphOutputs];
+            _releaseAt = ReleasePlan(_split, graphOutputs.Contains(preferredOutput) ? preferredOutput : graphOutputs[0]);
         }
         else
         {
@@ -225,38 +246,42 @@ internal sealed class OnnxEncoderSession : IDisposable
     // object heap even where they exceed what ArrayPool.Shared retains.
     private static readonly ArrayPool<float> Buffers = ArrayPool<float>.Create(1 << 26, 16);
 
-    private static float[] Rent(long[] shape, List<float[]> rented, out int count)
+    private static float[] Rent(long[] shape, out int count)
     {
         count = checked((int)shape.Aggregate(1L, (a, d) => a * d));
-        var buffer = Buffers.Rent(count);
-        rented.Add(buffer);
-        return buffer;
-    }
-
-    private static OrtValue Wrap(float[] buffer, int count, long[] shape, List<IDisposable> owned)
-    {
-        var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, buffer.AsMemory(0, count), shape);
-        owned.Add(value);
-        return value;
+        return Buffers.Rent(count);
     }
 
     private (float[] Data, long[] Shape) RunSplit(RunOptions runOptions, OrtValue[] graphInputs, int[] lengths)
     {
         var split = _split!;
-        var values = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
-        for (int i = 0; i < _inputNames.Length; i++) values[_inputNames[i]] = graphInputs[i];
-        var owned = new List<IDisposable>();
-        var rented = new List<float[]>();
+        var inputs = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
+        for (int i = 0; i < _inputNames.Length; i++) inputs[_inputNames[i]] = graphInputs[i];
+        // Intermediate tensors, released as soon as their last reader has run: holding every layer's activations until
+        // the end of the batch made each segment's ONNX Runtime arena grow to the whole model's worth (~2.5× the memory).
+        var live = new Dictionary<string, (OrtValue Value, float[]? Buffer)>(StringComparer.Ordinal);
+        OrtValue Get(string name) => live.TryGetValue(name, out var v) ? v.Value : inputs[name];
+        void Release(int position)
+        {
+            foreach (var name in _releaseAt[position])
+            {
+                if (live.Remove(name, out var v))
+                {
+                    v.Value.Dispose();
+                    if (v.Buffer is not null) Buffers.Return(v.Buffer);
+                }
+            }
+        }
         try
         {
             for (int s = 0; s < split.Segments.Count; s++)
             {
                 var seg = split.Segments[s];
                 var ins = new OrtValue[seg.Inputs.Count];
-                for (int i = 0; i < ins.Length; i++) ins[i] = values[seg.Inputs[i]];
+                for (int i = 0; i < ins.Length; i++) ins[i] = Get(seg.Inputs[i]);
                 var outs = _sessions[s].Run(runOptions, seg.Inputs, ins, seg.Outputs);
-                owned.Add(outs);
-                for (int i = 0; i < seg.Outputs.Count; i++) values[seg.Outputs[i]] = outs[i];
+                for (int i = 0; i < seg.Outputs.Count; i++) live[seg.Outputs[i]] = (outs[i], null);
+                Release(2 * s);
                 if (s == split.Steps.Count) break;
 
                 long start = Stopwatch.GetTimestamp();
@@ -264,38 +289,67 @@ internal sealed class OnnxEncoderSession : IDisposable
                 {
                     case HostAttention att:
                     {
-                        var q = values[att.Query];
+                        var q = Get(att.Query);
                         var shape = q.GetTensorTypeAndShape().Shape;
                         if (shape.Length != 3 || shape[0] != lengths.Length || shape[2] != (long)att.NumHeads * att.HeadSize)
                         {
                             throw new SiftException($"attention {s}: expected queries of shape [batch, seq, {att.NumHeads * att.HeadSize}], got [{string.Join(", ", shape)}].");
                         }
-                        var context = Rent(shape, rented, out var count);
-                        AttentionKernel.Run(q.GetTensorDataAsSpan<float>(), values[att.Key].GetTensorDataAsSpan<float>(), values[att.Value].GetTensorDataAsSpan<float>(),
+                        var context = Rent(shape, out var count);
+                        AttentionKernel.Run(q.GetTensorDataAsSpan<float>(), Get(att.Key).GetTensorDataAsSpan<float>(), Get(att.Value).GetTensorDataAsSpan<float>(),
                             context.AsSpan(0, count), (int)shape[0], (int)shape[1], att.NumHeads, att.HeadSize, att.Scale, lengths, _kernelThreads);
-                        values[att.Output] = Wrap(context, count, shape, owned);
+                        live[att.Output] = (OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, context.AsMemory(0, count), shape), context);
                         Interlocked.Add(ref _attentionTicks, Stopwatch.GetTimestamp() - start);
                         break;
                     }
                     case HostGelu gelu:
                     {
-                        // In place: the GELU's input feeds nothing else (the matcher checks), so no buffer is needed.
-                        var x = values[gelu.Input];
-                        var data = x.GetTensorMutableDataAsSpan<float>();
+                        // In place: the GELU's input feeds nothing else (the matcher checks), so its tensor becomes the output.
+                        live.Remove(gelu.Input, out var x);
+                        var data = x.Value.GetTensorMutableDataAsSpan<float>();
                         GeluKernel.Run(data, data, _kernelThreads);
-                        values[gelu.Output] = x;
+                        live[gelu.Output] = x;
                         Interlocked.Add(ref _geluTicks, Stopwatch.GetTimestamp() - start);
                         break;
                     }
                 }
+                Release(2 * s + 1);
             }
-            return Copy(values[_outputName]);
+            return Copy(Get(_outputName));
         }
         finally
         {
-            for (int i = owned.Count - 1; i >= 0; i--) owned[i].Dispose();
-            foreach (var r in rented) Buffers.Return(r);
+            foreach (var v in live.Values)
+            {
+                v.Value.Dispose();
+                if (v.Buffer is not null) Buffers.Return(v.Buffer);
+            }
         }
+    }
+
+    /// <summary>For each position (2s: segment s, 2s + 1: step s), the intermediate tensors nothing reads after it.</summary>
+    private static List<string>[] ReleasePlan(SplitGraph split, string output)
+    {
+        var lastRead = new Dictionary<string, int>(StringComparer.Ordinal);
+        void Read(string name, int position) => lastRead[name] = Math.Max(position, lastRead.GetValueOrDefault(name, -1));
+        for (int s = 0; s < split.Segments.Count; s++)
+            foreach (var i in split.Segments[s].Inputs) Read(i, 2 * s);
+        for (int a = 0; a < split.Steps.Count; a++)
+        {
+            string[] reads = split.Steps[a] switch
+            {
+                HostAttention att => [att.Query, att.Key, att.Value],
+                HostGelu gelu => [], // in place: its input becomes its output
+                var other => throw new NotSupportedException(other.GetType().Name),
+            };
+            foreach (var i in reads) Read(i, 2 * a + 1);
+        }
+        var plan = Enumerable.Range(0, 2 * split.Segments.Count).Select(_ => new List<string>()).ToArray();
+        foreach (var (name, position) in lastRead)
+        {
+            if (name != output && !split.GraphInputs.Contains(name)) plan[position].Add(name);
+        }
+        return plan;
     }
 
     /// <summary>
