@@ -50,9 +50,26 @@ public static partial class OnnxGraphOptimizer
     /// <param name="maskInput">The graph input holding the padding mask.</param>
     /// <param name="why">Why the graph could not be cut (empty on success).</param>
     /// <param name="gelu">Also cut at each exact GELU so the host computes it (fused with nothing, but cheaper than ONNX Runtime's CPU Gelu here).</param>
-    public static SplitGraph? SplitAtAttention(ReadOnlySpan<byte> modelBytes, string maskInput, out string why, bool gelu = false)
+    public static SplitGraph? SplitAtAttention(ReadOnlySpan<byte> modelBytes, string maskInput, out string why, bool gelu = false) =>
+        Split(ModelProto.Parser.ParseFrom(modelBytes), maskInput, out why, gelu, null);
+
+    /// <summary>
+    /// File-to-files variant: reads <paramref name="onnxPath"/> as a stream and writes segment i to
+    /// <c><paramref name="segmentPath"/>(i)</c> as soon as it is cut, so a large model is held in memory once (the
+    /// returned segments' <see cref="GraphSegment.Model"/> are empty).
+    /// </summary>
+    public static SplitGraph? SplitAtAttention(string onnxPath, Func<int, string> segmentPath, string maskInput, out string why, bool gelu = false)
     {
-        var model = ModelProto.Parser.ParseFrom(modelBytes);
+        ArgumentNullException.ThrowIfNull(segmentPath);
+        return Split(OnnxModelIO.Load(onnxPath), maskInput, out why, gelu, (i, m) =>
+        {
+            using var fs = File.Create(segmentPath(i));
+            m.WriteTo(fs);
+        });
+    }
+
+    private static SplitGraph? Split(ModelProto model, string maskInput, out string why, bool gelu, Action<int, ModelProto>? write)
+    {
         var g = model.Graph;
         why = "";
         if (g is null) { why = "model has no graph"; return null; }
@@ -214,7 +231,15 @@ public static partial class OnnxGraphOptimizer
                 Domain = model.Domain, ModelVersion = model.ModelVersion, Graph = sub,
             };
             subModel.OpsetImport.AddRange(model.OpsetImport);
-            segments.Add(new GraphSegment(subModel.ToByteArray(), inputs, outputs));
+            if (write is null)
+            {
+                segments.Add(new GraphSegment(subModel.ToByteArray(), inputs, outputs));
+            }
+            else
+            {
+                write(s, subModel);
+                segments.Add(new GraphSegment([], inputs, outputs));
+            }
         }
         return new SplitGraph(segments, steps, maskInput, graphInputs, graphOutputs);
     }

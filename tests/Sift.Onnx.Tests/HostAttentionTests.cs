@@ -138,3 +138,47 @@ public class HostAttentionTests
         Assert.True(rho >= 0.99, $"{name}: Spearman(kernel int8, ONNX Runtime int8) = {rho:0.0000}");
     }
 }
+
+public sealed class SplitModelCacheTests : IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "sift-split-cache-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    [Fact]
+    public void CutsOnceThenReadsTheCachedSegments()
+    {
+        var onnx = Path.Combine(TestPaths.Fixture("ce-bert-tiny"), "onnx", "model.onnx");
+        var first = SplitModelCache.Load(onnx, gelu: true, out var why, _root);
+        Assert.True(first is not null, why);
+        Assert.All(first.SegmentFiles, f => Assert.True(File.Exists(f), f));
+        var stamp = File.GetLastWriteTimeUtc(first.SegmentFiles[0]!);
+
+        var second = SplitModelCache.Load(onnx, gelu: true, out why, _root);
+        Assert.True(second is not null, why);
+        Assert.Equal(first.SegmentFiles, second.SegmentFiles);
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(second.SegmentFiles[0]!)); // read back, not cut again
+        Assert.Equal(first.Graph.Steps, second.Graph.Steps);
+        Assert.Equal(first.Graph.Segments.Select(s => string.Join(",", s.Inputs) + "|" + string.Join(",", s.Outputs)),
+            second.Graph.Segments.Select(s => string.Join(",", s.Inputs) + "|" + string.Join(",", s.Outputs)));
+    }
+
+    [Fact]
+    public void RemembersWhyAGraphCannotBeCut()
+    {
+        // A graph whose attention is already fused into MultiHeadAttention has nothing to cut at.
+        var original = File.ReadAllBytes(Path.Combine(TestPaths.Fixture("ce-bert-tiny"), "onnx", "model.onnx"));
+        var (fused, _) = Sift.Onnx.GraphOptimizer.OnnxGraphOptimizer.FuseAttention(original);
+        Directory.CreateDirectory(_root);
+        var path = Path.Combine(_root, "fused.onnx");
+        File.WriteAllBytes(path, fused!);
+        Assert.Null(SplitModelCache.Load(path, gelu: true, out var why, _root));
+        Assert.Contains("no self-attention block", why);
+        Assert.Null(SplitModelCache.Load(path, gelu: true, out var again, _root));
+        Assert.Equal(why, again);
+        Assert.Single(Directory.GetFiles(Path.Combine(_root, "split"), "unsupported.txt", SearchOption.AllDirectories));
+    }
+}

@@ -18,26 +18,40 @@ internal static class SplitModelCache
 {
     private const int FormatVersion = 1;
 
-    public static LoadableSplit? Load(string onnxPath, bool gelu, out string why)
+    public static LoadableSplit? Load(string onnxPath, bool gelu, out string why, string? cacheRoot = null)
     {
         var info = new FileInfo(onnxPath);
         var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
             $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}|gelu={gelu}|v{FormatVersion}")))[..20];
-        var dir = Path.Combine(ModelLocator.CacheRoot, "split", key);
+        var dir = Path.Combine(cacheRoot ?? ModelLocator.CacheRoot, "split", key);
         if (TryRead(dir, out var cached, out why)) return cached;
         if (why.Length > 0) return null; // remembered: this graph cannot be cut
 
-        var split = OnnxGraphOptimizer.SplitAtAttention(File.ReadAllBytes(onnxPath), "attention_mask", out why, gelu);
+        var tmp = dir + "." + Environment.ProcessId + ".tmp";
+        SplitGraph? split;
         try
         {
-            var files = Write(dir, split, why);
-            return split is null ? null : new LoadableSplit(split, files!);
+            // Segments stream straight to the cache: the model is held in memory once while it is cut.
+            Directory.CreateDirectory(tmp);
+            split = OnnxGraphOptimizer.SplitAtAttention(onnxPath, i => Path.Combine(tmp, SegmentFile(i)), "attention_mask", out why, gelu);
+            Write(tmp, dir, split, why);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
+            // No writable cache: cut in memory (held as bytes for the session's lifetime... only this once).
+            try { Directory.Delete(tmp, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            split = OnnxGraphOptimizer.SplitAtAttention(File.ReadAllBytes(onnxPath), "attention_mask", out why, gelu);
             return split is null ? null : new LoadableSplit(split, new string?[split.Segments.Count]);
         }
+        finally
+        {
+            // Cutting parsed the whole model into managed memory; give it back before ONNX Runtime loads the segments.
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
+        return split is null ? null : new LoadableSplit(split, [.. Enumerable.Range(0, split.Segments.Count).Select(i => (string?)Path.Combine(dir, SegmentFile(i)))]);
     }
+
+    private static string SegmentFile(int i) => $"segment{i}.onnx";
 
     private static bool TryRead(string dir, out LoadableSplit? split, out string why)
     {
@@ -83,11 +97,8 @@ internal static class SplitModelCache
         }
     }
 
-    private static string?[]? Write(string dir, SplitGraph? split, string why)
+    private static void Write(string tmp, string dir, SplitGraph? split, string why)
     {
-        var tmp = dir + "." + Environment.ProcessId + ".tmp";
-        Directory.CreateDirectory(tmp);
-        string?[]? files = null;
         if (split is null)
         {
             File.WriteAllText(Path.Combine(tmp, "unsupported.txt"), why);
@@ -97,8 +108,7 @@ internal static class SplitModelCache
             var segments = new JsonArray();
             for (int i = 0; i < split.Segments.Count; i++)
             {
-                var name = $"segment{i}.onnx";
-                File.WriteAllBytes(Path.Combine(tmp, name), split.Segments[i].Model);
+                var name = SegmentFile(i);
                 segments.Add(new JsonObject
                 {
                     ["file"] = name,
@@ -139,7 +149,5 @@ internal static class SplitModelCache
         {
             Directory.Delete(tmp, recursive: true); // another process cached it first
         }
-        if (split is not null) files = Enumerable.Range(0, split.Segments.Count).Select(i => (string?)Path.Combine(dir, $"segment{i}.onnx")).ToArray();
-        return files;
     }
 }
