@@ -90,7 +90,8 @@ public sealed record CrossEncoderOptions
     /// <summary>
     /// Compute self-attention with Sift's AVX-512 kernel between ONNX Runtime segments (default true; used only on CPUs
     /// with AVX-512 and graphs with the standard BERT attention pattern, otherwise ONNX Runtime runs the whole graph).
-    /// Same results within float rounding; measured faster on 2 cores (see benchmarks/README.md).
+    /// fp32 results equal ONNX Runtime's within 1e-4; int8 results within quantization noise (a float-rounding
+    /// difference can move an activation across an 8-bit step; see README). Measured faster on 2 cores (benchmarks/README.md).
     /// <see cref="CrossEncoder.AttentionPath"/> says which path a loaded model took and why.
     /// </summary>
     public bool HostAttention { get; init; } = true;
