@@ -10,7 +10,7 @@ internal sealed record LoadableSplit(SplitGraph Graph, string?[] SegmentFiles);
 
 /// <summary>
 /// Caches <see cref="OnnxGraphOptimizer.SplitAtAttention"/> results under the model cache
-/// (<c>split/&lt;key&gt;/</c>, keyed by the ONNX file's path, size and modification time): cutting a 90 MB graph
+/// (<c>split/&lt;key&gt;/</c>, keyed by the ONNX file's content; the 8 most recently used are kept): cutting a 90 MB graph
 /// (parse, split, serialize 13 segments) takes ~0.7 s, reading the cut segments back is the cheap part of a cold start.
 /// A graph that cannot be cut is remembered too, with its reason. An unwritable cache only costs the split each load.
 /// </summary>
@@ -18,14 +18,21 @@ internal static class SplitModelCache
 {
     private const int FormatVersion = 1;
 
+    /// <summary>Cut graphs kept; the least recently used go first (a cut fp32 MiniLM is ~90 MB).</summary>
+    private const int MaxEntries = 8;
+
     public static LoadableSplit? Load(string onnxPath, bool gelu, out string why, string? cacheRoot = null)
     {
-        var info = new FileInfo(onnxPath);
-        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
-            $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}|gelu={gelu}|v{FormatVersion}")))[..20];
-        var dir = Path.Combine(cacheRoot ?? ModelLocator.CacheRoot, "split", key);
-        if (TryRead(dir, out var cached, out why)) return cached;
+        var root = Path.Combine(cacheRoot ?? ModelLocator.CacheRoot, "split");
+        var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{ContentHash(onnxPath, root)}|gelu={gelu}|v{FormatVersion}")))[..20];
+        var dir = Path.Combine(root, key);
+        if (TryRead(dir, out var cached, out why))
+        {
+            Touch(dir);
+            return cached;
+        }
         if (why.Length > 0) return null; // remembered: this graph cannot be cut
+        Evict(root, keep: MaxEntries - 1);
 
         var tmp = dir + "." + Environment.ProcessId + ".tmp";
         SplitGraph? split;
@@ -38,10 +45,15 @@ internal static class SplitModelCache
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // No writable cache: cut in memory (held as bytes for the session's lifetime... only this once).
-            try { Directory.Delete(tmp, recursive: true); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            // No writable cache: cut in memory; the segments are kept as bytes and the cut repeats at every load.
+            TryDelete(tmp);
             split = OnnxGraphOptimizer.SplitAtAttention(File.ReadAllBytes(onnxPath), "attention_mask", out why, gelu);
             return split is null ? null : new LoadableSplit(split, new string?[split.Segments.Count]);
+        }
+        catch
+        {
+            TryDelete(tmp); // e.g. not a valid ONNX file: leave no half-written cache entry behind
+            throw;
         }
         finally
         {
@@ -52,6 +64,72 @@ internal static class SplitModelCache
     }
 
     private static string SegmentFile(int i) => $"segment{i}.onnx";
+
+    /// <summary>
+    /// SHA-256 of the file's content, so copies of one model share a cache entry; remembered per (path, size,
+    /// modification time) under <c>split/hashes/</c> so a warm start does not re-read 90 MB.
+    /// </summary>
+    private static string ContentHash(string onnxPath, string root)
+    {
+        var info = new FileInfo(onnxPath);
+        var memo = Path.Combine(root, "hashes", Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
+            $"{info.FullName}|{info.Length}|{info.LastWriteTimeUtc.Ticks}")))[..20]);
+        try
+        {
+            if (File.Exists(memo) && File.ReadAllText(memo).Trim() is { Length: 64 } known) return known;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // unreadable memo: hash again
+        }
+        string hash;
+        using (var stream = File.OpenRead(onnxPath))
+        {
+            hash = Convert.ToHexStringLower(SHA256.HashData(stream));
+        }
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(memo)!);
+            File.WriteAllText(memo, hash);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // read-only cache: hash at every load
+        }
+        return hash;
+    }
+
+    private static void Touch(string dir)
+    {
+        try
+        {
+            Directory.SetLastWriteTimeUtc(dir, DateTime.UtcNow);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // read-only cache: eviction order just gets less precise
+        }
+    }
+
+    private static void Evict(string root, int keep)
+    {
+        if (!Directory.Exists(root)) return;
+        var entries = new DirectoryInfo(root).GetDirectories().Where(d => d.Name != "hashes" && !d.Name.EndsWith(".tmp", StringComparison.Ordinal))
+            .OrderByDescending(d => d.LastWriteTimeUtc).Skip(Math.Max(0, keep));
+        foreach (var old in entries) TryDelete(old.FullName);
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // best effort: a leftover temp folder is ignored by later loads
+        }
+    }
 
     private static bool TryRead(string dir, out LoadableSplit? split, out string why)
     {
