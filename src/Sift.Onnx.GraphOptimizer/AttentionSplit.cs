@@ -4,7 +4,11 @@ using Sift.Onnx.GraphOptimizer.Proto;
 namespace Sift.Onnx.GraphOptimizer;
 
 /// <summary>A computation lifted out of the graph, to be run by the host between two segments; writes <see cref="Output"/>.</summary>
-public abstract record HostStep(string Output);
+public abstract record HostStep(string Output)
+{
+    /// <summary>The tensors the step reads.</summary>
+    public abstract IReadOnlyList<string> Inputs { get; }
+}
 
 /// <summary>One self-attention core lifted out of the graph, to be computed by the host between two segments.</summary>
 /// <param name="Query">Projected queries [batch, seq, hidden] (projection bias already added).</param>
@@ -14,10 +18,18 @@ public abstract record HostStep(string Output);
 /// <param name="NumHeads">Heads.</param>
 /// <param name="HeadSize">Channels per head (hidden / heads).</param>
 /// <param name="Scale">Factor applied to QKᵀ before the softmax (usually 1/√head size).</param>
-public sealed record HostAttention(string Query, string Key, string Value, string Output, int NumHeads, int HeadSize, float Scale) : HostStep(Output);
+public sealed record HostAttention(string Query, string Key, string Value, string Output, int NumHeads, int HeadSize, float Scale) : HostStep(Output)
+{
+    /// <inheritdoc />
+    public override IReadOnlyList<string> Inputs => [Query, Key, Value];
+}
 
 /// <summary>An exact GELU, <c>x·½·(1 + erf(x/√2))</c>, elementwise from <paramref name="Input"/> to <paramref name="Output"/>.</summary>
-public sealed record HostGelu(string Input, string Output) : HostStep(Output);
+public sealed record HostGelu(string Input, string Output) : HostStep(Output)
+{
+    /// <inheritdoc />
+    public override IReadOnlyList<string> Inputs => [Input];
+}
 
 /// <summary>A self-contained ONNX model holding the nodes between two attention cores.</summary>
 /// <param name="Model">Serialized ModelProto.</param>
@@ -128,7 +140,7 @@ public static partial class OnnxGraphOptimizer
             if (lastToStep.TryGetValue(n, out var step))
             {
                 var p = new NodeProto { OpType = step is HostAttention ? "HostAttention" : "HostGelu", Domain = "sift" };
-                p.Input.AddRange(StepInputs(step));
+                p.Input.AddRange(step.Inputs);
                 p.Output.Add(step.Output);
                 placeholderOf[p] = steps.Count;
                 steps.Add(step);
@@ -196,7 +208,7 @@ public static partial class OnnxGraphOptimizer
             foreach (var n in nodesBySegment[s]) foreach (var i in n.Input) Read(i, 2 * s);
         for (int a = 0; a < steps.Count; a++)
         {
-            foreach (var i in StepInputs(steps[a])) Read(i, 2 * a + 1);
+            foreach (var i in steps[a].Inputs) Read(i, 2 * a + 1);
         }
         var graphOutputs = g.Output.Select(o => o.Name).ToList();
         foreach (var o in graphOutputs) Read(o, int.MaxValue);
@@ -243,13 +255,6 @@ public static partial class OnnxGraphOptimizer
         }
         return new SplitGraph(segments, steps, maskInput, graphInputs, graphOutputs);
     }
-
-    private static string[] StepInputs(HostStep step) => step switch
-    {
-        HostAttention a => [a.Query, a.Key, a.Value],
-        HostGelu g => [g.Input],
-        _ => throw new NotSupportedException(step.GetType().Name),
-    };
 
     /// <summary>Graph inputs (not initializers) whose values <paramref name="name"/> is computed from (shapes alone do not count).</summary>
     private static HashSet<string> GraphInputAncestors(GraphIndex ctx, string name, HashSet<string> initNames)

@@ -336,12 +336,8 @@ internal sealed class OnnxEncoderSession : IDisposable
             foreach (var i in split.Segments[s].Inputs) Read(i, 2 * s);
         for (int a = 0; a < split.Steps.Count; a++)
         {
-            string[] reads = split.Steps[a] switch
-            {
-                HostAttention att => [att.Query, att.Key, att.Value],
-                HostGelu gelu => [], // in place: its input becomes its output
-                var other => throw new NotSupportedException(other.GetType().Name),
-            };
+            // An in-place GELU's input becomes its output: it is not released there.
+            var reads = split.Steps[a] is HostGelu ? [] : split.Steps[a].Inputs;
             foreach (var i in reads) Read(i, 2 * a + 1);
         }
         var plan = Enumerable.Range(0, 2 * split.Segments.Count).Select(_ => new List<string>()).ToArray();
