@@ -31,6 +31,16 @@ public sealed record HostGelu(string Input, string Output) : HostStep(Output)
     public override IReadOnlyList<string> Inputs => [Input];
 }
 
+/// <summary>
+/// The graph's outputs depend only on each sequence's first token ([CLS] / &lt;s&gt;, what a classification head pools)
+/// from host step <see cref="Step"/> (the last attention) on. That step may compute only its first query row, and
+/// <see cref="Inputs"/>, the per-token tensors [batch, seq, …] computed before it that later segments read (the
+/// residual), may be cut to their first row: the rest of the last layer then runs on one token per sequence
+/// instead of all of them. Proved from the graph (only position-wise operators before a Gather/Slice of token 0),
+/// never assumed.
+/// </summary>
+public sealed record FirstTokenTail(int Step, IReadOnlyList<string> Inputs);
+
 /// <summary>A self-contained ONNX model holding the nodes between two attention cores.</summary>
 /// <param name="Model">Serialized ModelProto.</param>
 /// <param name="Inputs">Tensors it reads: graph inputs, earlier segments' outputs or attention outputs.</param>
@@ -42,9 +52,12 @@ public sealed record GraphSegment(byte[] Model, IReadOnlyList<string> Inputs, IR
 /// <c>Segments[1]</c>, …, <c>Segments[^1]</c>, passing tensors by name. The masks of all attention cores come from
 /// <see cref="MaskInput"/> (1 = real token, 0 = padding); masked keys get zero weight, exactly as the additive −∞/−10000 mask gives.
 /// </summary>
+/// <param name="FirstTokenTail">Set when the outputs read only each sequence's first token after the last attention (see <see cref="GraphOptimizer.FirstTokenTail"/>).</param>
+/// <param name="FirstTokenTailWhy">Why not, when <paramref name="FirstTokenTail"/> is null.</param>
 public sealed record SplitGraph(
     IReadOnlyList<GraphSegment> Segments, IReadOnlyList<HostStep> Steps, string MaskInput,
-    IReadOnlyList<string> GraphInputs, IReadOnlyList<string> GraphOutputs)
+    IReadOnlyList<string> GraphInputs, IReadOnlyList<string> GraphOutputs,
+    FirstTokenTail? FirstTokenTail = null, string FirstTokenTailWhy = "")
 {
     /// <summary>The attention steps, in order.</summary>
     public IReadOnlyList<HostAttention> Attentions => [.. Steps.OfType<HostAttention>()];
@@ -253,7 +266,8 @@ public static partial class OnnxGraphOptimizer
                 segments.Add(new GraphSegment([], inputs, outputs));
             }
         }
-        return new SplitGraph(segments, steps, maskInput, graphInputs, graphOutputs);
+        var tail = AnalyzeFirstTokenTail(g, nodesBySegment, steps, initNames, floatingProducer, graphInputs, graphOutputs, types, out var tailWhy);
+        return new SplitGraph(segments, steps, maskInput, graphInputs, graphOutputs, tail, tailWhy);
     }
 
     /// <summary>Graph inputs (not initializers) whose values <paramref name="name"/> is computed from (shapes alone do not count).</summary>

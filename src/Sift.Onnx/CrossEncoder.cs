@@ -56,6 +56,9 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// <summary>Who computes attention for this model (Sift's kernel or ONNX Runtime) and, if not Sift's, why.</summary>
     public string AttentionPath => _session.HostAttentionStatus;
 
+    /// <summary>Whether the last layer runs for the first token only (<see cref="CrossEncoderOptions.ClsOnlyLastLayer"/> took effect).</summary>
+    public bool ComputesLastLayerForFirstTokenOnly => _session.UsesFirstTokenTail;
+
     /// <summary>The options this encoder was loaded with.</summary>
     public CrossEncoderOptions Options => _options;
 
@@ -74,7 +77,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         OnnxEncoderSession session;
         try
         {
-            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention, options.HostGelu);
+            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention, options.HostGelu, options.ClsOnlyLastLayer);
         }
         catch
         {

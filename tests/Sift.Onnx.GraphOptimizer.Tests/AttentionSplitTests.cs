@@ -46,6 +46,55 @@ public class AttentionSplitTests
         Assert.All(split.GraphOutputs, o => Assert.Contains(o, split.Segments[^1].Outputs));
     }
 
+    [Theory]
+    [InlineData("ce-bert-tiny", "model.onnx")]
+    [InlineData("ce-minilm-l6-arch", "model.onnx")]
+    [InlineData("ce-minilm-l6-arch", "model_quantized.onnx")]
+    [InlineData("ce-xlmr-tiny", "model_quantized.onnx")]
+    [InlineData("ce-roberta-bpe-tiny", "model.onnx")]
+    public void ProvesTheHeadReadsOnlyTheFirstToken(string fixture, string file)
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Fixture(fixture), "onnx", file));
+        foreach (var gelu in new[] { false, true })
+        {
+            var split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out var why, gelu);
+            Assert.True(split is not null, why);
+            var tail = split.FirstTokenTail;
+            Assert.True(tail is not null, split.FirstTokenTailWhy);
+            Assert.Same(split.Attentions[^1], split.Steps[tail.Step]);
+            // The residual stream entering the last layer's output Add: computed before the last attention.
+            var residual = Assert.Single(tail.Inputs);
+            Assert.Contains(residual, split.Segments[split.Attentions.Count - 1 + (gelu ? split.Attentions.Count - 1 : 0)].Outputs);
+        }
+    }
+
+    [Fact]
+    public void PerTokenOutputsKeepTheWholeLastLayer()
+    {
+        // A bi-encoder's output is every token's hidden state (pooled outside the graph): nothing may be pruned.
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Fixture("bi-bert-tiny"), "onnx", "model.onnx"));
+        var split = OnnxGraphOptimizer.SplitAtAttention(bytes, "attention_mask", out var why);
+        Assert.True(split is not null, why);
+        Assert.Null(split.FirstTokenTail);
+        Assert.Contains("last_hidden_state", split.FirstTokenTailWhy);
+    }
+
+    [Fact]
+    public void AHeadThatReadsAnotherTokenKeepsTheWholeLastLayer()
+    {
+        // The same graph with the pooler reading token 1 instead of token 0: the proof must fail, not assume [CLS].
+        var model = Proto.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(TestPaths.Fixture("ce-bert-tiny"), "onnx", "model.onnx")));
+        var pooler = model.Graph.Node.Single(n => n.OpType == "Gather" && n.Name.Contains("pooler", StringComparison.Ordinal));
+        var index = new Proto.TensorProto { Name = "token_one", DataType = (int)Proto.TensorProto.Types.DataType.Int64 };
+        index.Int64Data.Add(1);
+        model.Graph.Initializer.Add(index);
+        pooler.Input[1] = "token_one";
+        var split = OnnxGraphOptimizer.SplitAtAttention(Google.Protobuf.MessageExtensions.ToByteArray(model), "attention_mask", out var why);
+        Assert.True(split is not null, why);
+        Assert.Null(split.FirstTokenTail);
+        Assert.Contains("pooler", split.FirstTokenTailWhy);
+    }
+
     [Fact]
     public void AlsoCutsAtEachGelu()
     {

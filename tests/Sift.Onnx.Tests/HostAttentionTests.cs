@@ -86,6 +86,28 @@ public class HostAttentionTests
     }
 
     [Fact]
+    public void FirstQueryRowEqualsTheFullComputationsFirstRow()
+    {
+        if (!AttentionKernel.IsSupported) return;
+        const int batch = 3, seq = 21, heads = 4, headSize = 32, hidden = heads * headSize;
+        var rnd = new Random(7);
+        float[] Fill() => Enumerable.Range(0, batch * seq * hidden).Select(_ => (float)(rnd.NextDouble() * 4 - 2)).ToArray();
+        float[] q = Fill(), k = Fill(), v = Fill();
+        int[] lengths = [21, 9, 1];
+        var full = new float[batch * seq * hidden];
+        var first = new float[batch * hidden];
+        AttentionKernel.Run(q, k, v, full, batch, seq, heads, headSize, 0.17f, lengths, threads: 2);
+        AttentionKernel.Run(q, k, v, first, batch, seq, heads, headSize, 0.17f, lengths, threads: 1, queryRows: 1);
+        // Same code, same order: bit-identical, so pruning the last layer cannot move a score through attention.
+        for (int b = 0; b < batch; b++)
+        {
+            Assert.Equal(full.AsSpan(b * seq * hidden, hidden).ToArray(), first.AsSpan(b * hidden, hidden).ToArray());
+        }
+        Assert.Throws<ArgumentException>(() => AttentionKernel.Run(q, k, v, new float[batch * hidden - 1], batch, seq, heads, headSize, 1f, lengths, 1, queryRows: 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => AttentionKernel.Run(q, k, v, full, batch, seq, heads, headSize, 1f, lengths, 1, queryRows: seq + 1));
+    }
+
+    [Fact]
     public void KernelRejectsBadShapes()
     {
         var t = new float[2 * 4 * 32];
@@ -98,10 +120,30 @@ public class HostAttentionTests
     public void UsesTheKernelWhereSupported()
     {
         using var ce = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"));
-        if (AttentionKernel.IsSupported) Assert.StartsWith("sift kernel (2 layers, GELU too", ce.AttentionPath);
+        if (AttentionKernel.IsSupported) Assert.StartsWith("sift kernel (2 layers, GELU too, last layer for the first token only", ce.AttentionPath);
         else Assert.Contains("no AVX-512", ce.AttentionPath);
         using var off = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"), new CrossEncoderOptions { HostAttention = false });
         Assert.Contains("host attention off", off.AttentionPath);
+        using var full = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"), new CrossEncoderOptions { ClsOnlyLastLayer = false });
+        Assert.DoesNotContain("first token", full.AttentionPath);
+    }
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void ClsOnlyLastLayerLeavesFp32LogitsUnchanged(string name)
+    {
+        if (!AttentionKernel.IsSupported) return;
+        var pairs = References.Pairs.Take(name == "ce-minilm-l6-arch" ? 40 : 84).ToArray();
+        using var pruned = CrossEncoder.Load(TestPaths.Fixture(name));
+        using var full = CrossEncoder.Load(TestPaths.Fixture(name), new CrossEncoderOptions { ClsOnlyLastLayer = false });
+        Assert.Contains("last layer for the first token only", pruned.AttentionPath);
+        var a = pruned.PredictLogits(pairs);
+        var b = full.PredictLogits(pairs);
+        for (var i = 0; i < a.Length; i++)
+        {
+            // Only GEMM blocking over fewer rows can differ: float rounding, far below the 1e-4 parity tolerance.
+            Assert.True(Math.Abs(a[i][0] - b[i][0]) <= 1e-5, $"{name} pair {i}: first token only {a[i][0]}, every token {b[i][0]}");
+        }
     }
 
     public static TheoryData<string> Models => new() { "ce-bert-tiny", "ce-minilm-l6-arch", "ce-xlmr-tiny", "ce-roberta-bpe-tiny" };

@@ -28,11 +28,12 @@ internal static class BenchCommand
         var fuse = new Option<bool>("--fuse-attention") { Description = "Fuse each layer's attention into one MultiHeadAttention node before loading (bit-exact; cached)." };
         var noHostAttention = new Option<bool>("--onnx-attention") { Description = "Let ONNX Runtime compute attention instead of Sift's AVX-512 kernel (to measure what the kernel buys)." };
         var onnxGelu = new Option<bool>("--onnx-gelu") { Description = "Let ONNX Runtime compute GELU instead of Sift's AVX-512 kernel." };
+        var fullLastLayer = new Option<bool>("--full-last-layer") { Description = "Compute the last layer for every token, not just the first one the classifier reads (to measure what that buys)." };
         var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
-            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention, onnxGelu,
+            model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention, onnxGelu, fullLastLayer,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
@@ -54,6 +55,7 @@ internal static class BenchCommand
                 FuseAttention = pr.GetValue(fuse),
                 HostAttention = !pr.GetValue(noHostAttention),
                 HostGelu = !pr.GetValue(onnxGelu),
+                ClsOnlyLastLayer = !pr.GetValue(fullLastLayer),
                 SessionConfig = (pr.GetValue(ortConfig) ?? []).Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
                 ProfilePrefix = pr.GetValue(profile) ? Path.Combine(Path.GetTempPath(), "sift-ort-profile") : null,
             });

@@ -75,7 +75,7 @@ public static class RerankBenchmark
 
         var sorted = times.Order().ToArray();
         var seconds = total.Elapsed.TotalSeconds;
-        var flop = EstimateFlop(encoder.Model.Config, stats);
+        var flop = EstimateFlop(encoder.Model.Config, stats, encoder.ComputesLastLayerForFirstTokenOnly);
         var tokenizeMs = stats.Tokenize.TotalMilliseconds;
         var inferenceMs = stats.Inference.TotalMilliseconds;
         using var process = Process.GetCurrentProcess();
@@ -119,17 +119,24 @@ public static class RerankBenchmark
     }
 
     /// <summary>
-    /// Encoder FLOPs from the config: per padded token 2·L·(4H² + 2·H·I) for the dense layers, plus
-    /// 4·L·H per attention position (QKᵀ and AV) over Σ batch·seq².
+    /// Encoder FLOPs actually computed, from the config: per padded token 2·L·(4H² + 2·H·I) for the dense layers, plus
+    /// 4·L·H per attention position (QKᵀ and AV) over Σ batch·seq². When the last layer runs for the first token only,
+    /// that layer counts its Q/K/V projections for every token and the rest for one token per sequence.
     /// </summary>
-    public static double EstimateFlop(JsonObject config, ScoringStats stats)
+    public static double EstimateFlop(JsonObject config, ScoringStats stats, bool firstTokenLastLayer = false)
     {
         double Get(string key, double fallback) => config[key] is JsonValue v && v.TryGetValue(out double d) ? d : fallback;
         var layers = Get("num_hidden_layers", 6);
         var hidden = Get("hidden_size", 384);
         var ffn = Get("intermediate_size", 4 * hidden);
-        var dense = 2 * layers * (4 * hidden * hidden + 2 * hidden * ffn) * stats.PaddedTokens;
-        var attention = 4 * layers * hidden * (double)stats.AttentionTokenPositions;
+        var full = firstTokenLastLayer ? layers - 1 : layers;
+        var dense = 2 * full * (4 * hidden * hidden + 2 * hidden * ffn) * stats.PaddedTokens;
+        var attention = 4 * full * hidden * (double)stats.AttentionTokenPositions;
+        if (firstTokenLastLayer)
+        {
+            dense += 2 * 3 * hidden * hidden * stats.PaddedTokens + 2 * (hidden * hidden + 2 * hidden * ffn) * stats.Pairs;
+            attention += 4 * hidden * (double)stats.PaddedTokens; // one query row against each sequence's keys
+        }
         return dense + attention;
     }
 }

@@ -26,16 +26,22 @@ internal static unsafe class AttentionKernel
 
     /// <summary>
     /// Computes the context for every (batch row, head). <paramref name="lengths"/>[b] is the number of real
-    /// (unmasked) leading tokens of row b; keys at or after it are ignored.
+    /// (unmasked) leading tokens of row b; keys at or after it are ignored. <paramref name="queryRows"/> (default: all
+    /// <paramref name="seq"/>) limits the output to each sequence's first query rows, [batch, queryRows, hidden]: a
+    /// classifier that reads only the first token needs only that row of the last layer.
     /// </summary>
     public static void Run(
         ReadOnlySpan<float> q, ReadOnlySpan<float> k, ReadOnlySpan<float> v, Span<float> output,
-        int batch, int seq, int numHeads, int headSize, float scale, ReadOnlySpan<int> lengths, int threads)
+        int batch, int seq, int numHeads, int headSize, float scale, ReadOnlySpan<int> lengths, int threads, int queryRows = -1)
     {
         int hidden = numHeads * headSize;
         long n = (long)batch * seq * hidden;
-        if (q.Length < n || k.Length < n || v.Length < n || output.Length < n)
-            throw new ArgumentException($"attention tensors must hold batch × seq × hidden = {n} values.");
+        if (queryRows < 0) queryRows = seq;
+        if (queryRows < 1 || queryRows > seq) throw new ArgumentOutOfRangeException(nameof(queryRows), queryRows, "query rows must be 1..seq.");
+        if (q.Length < n || k.Length < n || v.Length < n)
+            throw new ArgumentException($"attention inputs must hold batch × seq × hidden = {n} values.");
+        if (output.Length < (long)batch * queryRows * hidden)
+            throw new ArgumentException($"attention output must hold batch × query rows × hidden = {(long)batch * queryRows * hidden} values.", nameof(output));
         if (lengths.Length < batch) throw new ArgumentException("one length per batch row is required.", nameof(lengths));
         if (!SupportsHeadSize(headSize)) throw new ArgumentOutOfRangeException(nameof(headSize), headSize, "head size must be a multiple of 16.");
 
@@ -49,7 +55,7 @@ internal static unsafe class AttentionKernel
         int scratch = headSize * paddedKeys + 4 * paddedKeys + headSize; // Kᵀ, four score rows, one junk output row
         fixed (float* pq = q, pk = k, pv = v, po = output)
         {
-            var args = new Args((nint)pq, (nint)pk, (nint)pv, (nint)po, seq, numHeads, headSize, hidden, scale, lens);
+            var args = new Args((nint)pq, (nint)pk, (nint)pv, (nint)po, seq, queryRows, numHeads, headSize, hidden, scale, lens);
             int work = batch * numHeads;
             if (threads <= 1 || work == 1)
             {
@@ -71,14 +77,15 @@ internal static unsafe class AttentionKernel
         }
     }
 
-    private sealed record Args(nint Q, nint K, nint V, nint O, int Seq, int Heads, int HeadSize, int Hidden, float Scale, int[] Lengths);
+    private sealed record Args(nint Q, nint K, nint V, nint O, int Seq, int QueryRows, int Heads, int HeadSize, int Hidden, float Scale, int[] Lengths);
 
     private static void Head(Args a, int item, float[] scratch)
     {
         int b = item / a.Heads, h = item % a.Heads;
-        int D = a.HeadSize, ld = a.Hidden, S = a.Seq, L = a.Lengths[b];
-        long rowBase = (long)b * S * ld + h * D;
-        float* q = (float*)a.Q + rowBase, k = (float*)a.K + rowBase, v = (float*)a.V + rowBase, o = (float*)a.O + rowBase;
+        int D = a.HeadSize, ld = a.Hidden, L = a.Lengths[b], S = a.QueryRows;
+        long rowBase = (long)b * a.Seq * ld + h * D;
+        float* q = (float*)a.Q + rowBase, k = (float*)a.K + rowBase, v = (float*)a.V + rowBase;
+        float* o = (float*)a.O + (long)b * S * ld + h * D;
         int Lp = (L + 15) & ~15;
         fixed (float* buf = scratch)
         {

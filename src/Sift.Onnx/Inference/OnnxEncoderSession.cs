@@ -21,6 +21,7 @@ internal sealed class OnnxEncoderSession : IDisposable
 
     private readonly InferenceSession[] _sessions;
     private readonly SplitGraph? _split;
+    private readonly FirstTokenTail? _tail;
     private readonly string[] _inputNames;
     private readonly string _outputName;
     private readonly int _kernelThreads;
@@ -44,7 +45,7 @@ internal sealed class OnnxEncoderSession : IDisposable
     private long _attentionTicks;
     private long _geluTicks;
 
-    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null, bool hostAttention = false, bool hostGelu = false)
+    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null, bool hostAttention = false, bool hostGelu = false, bool firstTokenTail = false)
     {
         _kernelThreads = intraOpThreads > 0 ? intraOpThreads : Environment.ProcessorCount;
         string[] graphInputs;
@@ -53,7 +54,10 @@ internal sealed class OnnxEncoderSession : IDisposable
         if (hostAttention && AttentionKernel.IsSupported && TrySplit(onnxPath, hostGelu, out var loadable, out why))
         {
             _split = loadable!.Graph;
-            HostAttentionStatus = $"sift kernel ({_split.Attentions.Count} layers{(_split.Steps.Count > _split.Attentions.Count ? ", GELU too" : "")}, ONNX Runtime for the rest)";
+            _tail = firstTokenTail ? _split.FirstTokenTail : null;
+            var lastLayer = _tail is not null ? ", last layer for the first token only"
+                : firstTokenTail ? $", last layer for every token: {_split.FirstTokenTailWhy}" : "";
+            HostAttentionStatus = $"sift kernel ({_split.Attentions.Count} layers{(_split.Steps.Count > _split.Attentions.Count ? ", GELU too" : "")}{lastLayer}, ONNX Runtime for the rest)";
             _sessions = new InferenceSession[_split.Segments.Count];
             try
             {
@@ -118,6 +122,9 @@ internal sealed class OnnxEncoderSession : IDisposable
 
     /// <summary>Whether attention runs in <see cref="AttentionKernel"/>.</summary>
     public bool UsesHostAttention => _split is not null;
+
+    /// <summary>Whether the last layer is computed for each sequence's first token only (see <see cref="FirstTokenTail"/>).</summary>
+    public bool UsesFirstTokenTail => _tail is not null;
 
     private static SessionOptions CreateOptions(int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string? profilePrefix, IReadOnlyDictionary<string, string>? configEntries)
     {
@@ -295,10 +302,18 @@ internal sealed class OnnxEncoderSession : IDisposable
                         {
                             throw new SiftException($"attention {s}: expected queries of shape [batch, seq, {att.NumHeads * att.HeadSize}], got [{string.Join(", ", shape)}].");
                         }
-                        var context = Rent(shape, out var count);
+                        // The classifier reads only token 0 from here on: compute that row of the context, and cut the
+                        // residual stream to it, so the rest of the last layer runs on one token per sequence.
+                        bool firstTokenOnly = _tail is not null && s == _tail.Step && _tail.Inputs.All(i => IsPerToken(Get(i), shape[0], shape[1]));
+                        long[] outShape = firstTokenOnly ? [shape[0], 1, shape[2]] : shape;
+                        var context = Rent(outShape, out var count);
                         AttentionKernel.Run(q.GetTensorDataAsSpan<float>(), Get(att.Key).GetTensorDataAsSpan<float>(), Get(att.Value).GetTensorDataAsSpan<float>(),
-                            context.AsSpan(0, count), (int)shape[0], (int)shape[1], att.NumHeads, att.HeadSize, att.Scale, lengths, _kernelThreads);
-                        live[att.Output] = (OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, context.AsMemory(0, count), shape), context);
+                            context.AsSpan(0, count), (int)shape[0], (int)shape[1], att.NumHeads, att.HeadSize, att.Scale, lengths, _kernelThreads, (int)outShape[1]);
+                        live[att.Output] = (OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, context.AsMemory(0, count), outShape), context);
+                        if (firstTokenOnly)
+                        {
+                            foreach (var name in _tail!.Inputs) live[name] = FirstRows(live[name]);
+                        }
                         Interlocked.Add(ref _attentionTicks, Stopwatch.GetTimestamp() - start);
                         break;
                     }
@@ -325,6 +340,27 @@ internal sealed class OnnxEncoderSession : IDisposable
                 if (v.Buffer is not null) Buffers.Return(v.Buffer);
             }
         }
+    }
+
+    private static bool IsPerToken(OrtValue value, long batch, long seq)
+    {
+        var info = value.GetTensorTypeAndShape();
+        return info.ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float && info.Shape is { Length: >= 2 } s && s[0] == batch && s[1] == seq;
+    }
+
+    /// <summary>[batch, seq, …] → [batch, 1, …] (row 0 of each sequence), into a pooled buffer; the input is released.</summary>
+    private static (OrtValue Value, float[]? Buffer) FirstRows((OrtValue Value, float[]? Buffer) tensor)
+    {
+        var shape = tensor.Value.GetTensorTypeAndShape().Shape;
+        long[] outShape = [.. shape];
+        outShape[1] = 1;
+        var rows = Rent(outShape, out var count);
+        int row = count / (int)shape[0];
+        var src = tensor.Value.GetTensorDataAsSpan<float>();
+        for (int b = 0; b < shape[0]; b++) src.Slice((int)(b * shape[1] * row), row).CopyTo(rows.AsSpan(b * row, row));
+        tensor.Value.Dispose();
+        if (tensor.Buffer is not null) Buffers.Return(tensor.Buffer);
+        return (OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, rows.AsMemory(0, count), outShape), rows);
     }
 
     /// <summary>For each position (2s: segment s, 2s + 1: step s), the intermediate tensors nothing reads after it.</summary>

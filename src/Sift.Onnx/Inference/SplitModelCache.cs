@@ -16,7 +16,7 @@ internal sealed record LoadableSplit(SplitGraph Graph, string?[] SegmentFiles);
 /// </summary>
 internal static class SplitModelCache
 {
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
 
     /// <summary>Cut graphs kept; the least recently used go first (a cut fp32 MiniLM is ~90 MB).</summary>
     private const int MaxEntries = 8;
@@ -166,7 +166,10 @@ internal static class SplitModelCache
                     var k => throw new InvalidDataException($"unknown step kind {k}"),
                 });
             }
-            split = new LoadableSplit(new SplitGraph(segments, steps, m["mask"]!.GetValue<string>(), Names(m["inputs"]), Names(m["outputs"])), [.. files]);
+            if (m["version"]?.GetValue<int>() != FormatVersion) return false;
+            var tail = m["first_token_tail"] is JsonObject t ? new FirstTokenTail(t["step"]!.GetValue<int>(), Names(t["inputs"])) : null;
+            split = new LoadableSplit(new SplitGraph(segments, steps, m["mask"]!.GetValue<string>(), Names(m["inputs"]), Names(m["outputs"]),
+                tail, m["first_token_tail_why"]?.GetValue<string>() ?? ""), [.. files]);
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or System.Text.Json.JsonException or InvalidOperationException or NullReferenceException)
@@ -216,6 +219,10 @@ internal static class SplitModelCache
                 ["outputs"] = new JsonArray([.. split.GraphOutputs.Select(x => (JsonNode)x)]),
                 ["segments"] = segments,
                 ["steps"] = steps,
+                ["first_token_tail"] = split.FirstTokenTail is { } tail
+                    ? new JsonObject { ["step"] = tail.Step, ["inputs"] = new JsonArray([.. tail.Inputs.Select(x => (JsonNode)x)]) }
+                    : null,
+                ["first_token_tail_why"] = split.FirstTokenTailWhy,
             };
             File.WriteAllText(Path.Combine(tmp, "split.json"), manifest.ToJsonString());
         }
