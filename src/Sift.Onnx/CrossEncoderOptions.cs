@@ -105,7 +105,7 @@ public sealed record CrossEncoderOptions
     /// <summary>
     /// With <see cref="HostAttention"/>, compute the last layer only for the first token ([CLS] / &lt;s&gt;), the one the
     /// classification head reads (default true). The other tokens' last-layer outputs are never used, so fp32 scores
-    /// are unchanged (within float rounding) while a 6-layer model skips ~1/7 of its work. Applied only when the graph
+    /// are unchanged (within float rounding) while a 6-layer model skips ~13% of its FLOPs. Applied only when the graph
     /// proves it (position-wise operators up to the head's Gather of token 0); <see cref="CrossEncoder.AttentionPath"/>
     /// says whether it was. For int8 models the dynamic quantization scales of that last layer are then taken over
     /// the first tokens only (quantization noise, like <see cref="HostAttention"/>'s).
