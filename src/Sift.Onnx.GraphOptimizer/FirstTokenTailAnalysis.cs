@@ -177,7 +177,7 @@ public static partial class OnnxGraphOptimizer
             {
                 var step = steps[s];
                 if (step is not HostGelu gelu) { refusal = $"host step {s} after the last attention"; break; }
-                kind[gelu.Output] = Of(gelu.Input) == TailKind.Token ? TailKind.Token : TailKind.Constant;
+                kind[gelu.Output] = Of(gelu.Input); // elementwise: the output holds what the input holds
             }
         }
         if (refusal is null)

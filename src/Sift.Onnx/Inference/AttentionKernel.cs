@@ -127,14 +127,16 @@ internal static unsafe class AttentionKernel
     /// </summary>
     private static void TransposeKeys(float* k, int ld, int D, int L, float* kt, int Lp)
     {
+        // One scratch for all blocks of the head: a stackalloc per 16 × 16 block was zeroed at every call.
         var rows = stackalloc Vector512<float>[16];
+        var t = stackalloc Vector512<float>[16];
         for (int j = 0; j < Lp; j += 16)
         {
             int real = Math.Min(16, L - j);
             for (int d = 0; d < D; d += 16)
             {
                 for (int r = 0; r < 16; r++) rows[r] = r < real ? Vector512.Load(k + (long)(j + r) * ld + d) : Vector512<float>.Zero;
-                Transpose16(rows);
+                Transpose16(rows, t);
                 for (int r = 0; r < 16; r++) rows[r].Store(kt + (d + r) * Lp + j);
             }
         }
@@ -142,9 +144,8 @@ internal static unsafe class AttentionKernel
 
     /// <summary>In-register 16 × 16 transpose: 32-bit unpacks, 64-bit shuffles, then two rounds of 128-bit lane shuffles.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose16(Vector512<float>* r)
+    private static void Transpose16(Vector512<float>* r, Vector512<float>* t)
     {
-        var t = stackalloc Vector512<float>[16];
         for (int i = 0; i < 16; i += 2)
         {
             t[i] = Avx512F.UnpackLow(r[i], r[i + 1]);
