@@ -123,6 +123,9 @@ public sealed class ModelInstallerTests(InstallCache cache)
     public void EmbeddingsEqualOnnxRuntimeOnTheExtractedFile()
     {
         using var encoder = BiEncoder.Load(cache.MiniLM.Directory);
+        // This export (PyTorch 1.10, opset 13) derives the attention output's shape from Shape nodes; the graph cut
+        // handles it, so Sift's attention kernel runs here and must still equal ONNX Runtime.
+        Assert.StartsWith("sift kernel", encoder.AttentionPath);
         Assert.Equal(PoolingMode.Mean, encoder.Pooling);
         Assert.Equal(256, encoder.MaxLength);
         string[] texts = ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.",
