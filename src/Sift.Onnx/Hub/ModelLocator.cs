@@ -11,6 +11,10 @@ public static class ModelLocator
     public static string DefaultCrossEncoder =>
         Environment.GetEnvironmentVariable("SIFT_DEFAULT_MODEL") is { Length: > 0 } m ? m : "cross-encoder/ms-marco-MiniLM-L-6-v2";
 
+    /// <summary>The bi-encoder used when dense vectors are asked for without naming a model (override with SIFT_DEFAULT_DENSE_MODEL).</summary>
+    public static string DefaultBiEncoder =>
+        Environment.GetEnvironmentVariable("SIFT_DEFAULT_DENSE_MODEL") is { Length: > 0 } m ? m : "sentence-transformers/all-MiniLM-L6-v2";
+
     /// <summary>Cache root: SIFT_CACHE, else $XDG_CACHE_HOME/sift, else ~/.cache/sift.</summary>
     public static string CacheRoot
     {
