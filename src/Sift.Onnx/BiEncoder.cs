@@ -45,6 +45,9 @@ public sealed record BiEncoderOptions
 
     /// <summary>Self-attention in Sift's AVX-512 kernel where supported (see <see cref="CrossEncoderOptions.HostAttention"/>).</summary>
     public bool HostAttention { get; init; } = true;
+
+    /// <summary>Exact (erf) GELU in Sift's AVX-512 kernel where supported (see <see cref="CrossEncoderOptions.HostGelu"/>).</summary>
+    public bool HostGelu { get; init; } = true;
 }
 
 /// <summary>
@@ -115,7 +118,7 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         if (dir.MaxPositionEmbeddings is { } p) caps.Add(p);
         var prompts = dir.SentenceTransformersConfig?["prompts"] as JsonObject;
         var (_, intra) = options.ResolveThreading();
-        var session = new OnnxEncoderSession(dir.OnnxPath, intra, options.GraphOptimization, null, "last_hidden_state", hostAttention: options.HostAttention);
+        var session = new OnnxEncoderSession(dir.OnnxPath, intra, options.GraphOptimization, null, "last_hidden_state", hostAttention: options.HostAttention, hostGelu: options.HostGelu);
         return new BiEncoder(dir, tokenizer, session, options, pooling, normalize, caps.Count > 0 ? caps.Min() : 512,
             prompts?["query"]?.GetValue<string>() ?? "", prompts?["document"]?.GetValue<string>() ?? "")
         {
