@@ -113,13 +113,14 @@ internal static class ModelCommand
     {
         var dir = new Argument<string>("model") { Description = "Model directory (or cached hub id) with onnx/model.onnx." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing onnx/model_quantized.onnx." };
+        var perChannel = new Option<bool>("--per-channel") { Description = "One weight scale per output column instead of per matrix (quantize_dynamic's per_channel=True)." };
         var cmd = new Command("quantize", "Write onnx/model_quantized.onnx: dynamic int8 quantization (ONNX Runtime's quantize_dynamic scheme), for cross-encoders and bi-encoders.")
         {
-            dir, overwrite,
+            dir, overwrite, perChannel,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
-            var (path, report) = ModelQuantizer.QuantizeDirectory(ModelLocator.Resolve(pr.GetValue(dir)), pr.GetValue(overwrite));
+            var (path, report) = ModelQuantizer.QuantizeDirectory(ModelLocator.Resolve(pr.GetValue(dir)), pr.GetValue(overwrite), pr.GetValue(perChannel));
             if (report is null)
             {
                 CliCommon.StdErr.MarkupLine($"{Markup.Escape(path)} exists; kept it (pass --overwrite to replace it)");

@@ -11,15 +11,16 @@ public static class ModelQuantizer
     /// Works for cross-encoders and bi-encoders alike. The file appears atomically; an existing one is replaced only when
     /// <paramref name="overwrite"/> is set.
     /// </summary>
+    /// <param name="perChannel">One weight scale per output column (see <see cref="DynamicQuantizer.Quantize(string, string, bool)"/>).</param>
     /// <returns>The path written and what was quantized; <c>null</c> report when the file existed and was kept.</returns>
-    public static (string Path, QuantizationReport? Report) QuantizeDirectory(string modelDirectory, bool overwrite = false)
+    public static (string Path, QuantizationReport? Report) QuantizeDirectory(string modelDirectory, bool overwrite = false, bool perChannel = false)
     {
         var dir = ModelDirectory.Open(modelDirectory, ModelPrecision.Fp32);
         var target = Path.Combine(dir.Root, "onnx", "model_quantized.onnx");
         if (File.Exists(target) && !overwrite) return (target, null);
         try
         {
-            return (target, DynamicQuantizer.Quantize(dir.OnnxPath, target));
+            return (target, DynamicQuantizer.Quantize(dir.OnnxPath, target, perChannel));
         }
         catch (Exception ex) when (ex is InvalidOperationException or NotSupportedException or Google.Protobuf.InvalidProtocolBufferException)
         {
