@@ -7,6 +7,8 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        // The bundled real models (all-MiniLM-L6-v2, arctic-embed-xs) install themselves on first use of their names.
+        Sift.Models.BundledModels.Register(new InstallNotice());
         var root = BuildRoot();
         return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
     }
@@ -26,5 +28,14 @@ public static class Program
         root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         return root;
+    }
+
+    /// <summary>One stderr line per install stage when a bundled model installs itself on first use.</summary>
+    private sealed class InstallNotice : IProgress<Sift.Models.InstallProgress>
+    {
+        public void Report(Sift.Models.InstallProgress value)
+        {
+            if (value.Done == 0) Spectre.Console.AnsiConsoleExtensions.MarkupLine(CliCommon.StdErr, $"[grey]installing bundled model: {Spectre.Console.Markup.Escape(value.Stage)}[/]");
+        }
     }
 }

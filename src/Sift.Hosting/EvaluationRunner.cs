@@ -58,6 +58,9 @@ public sealed record EvalRequest
 
     /// <summary>Index directory to build or reuse (null: a temporary one, deleted afterwards).</summary>
     public string? IndexDirectory { get; init; }
+
+    /// <summary>How hybrid configurations fuse BM25 and dense lists (default: reciprocal rank fusion).</summary>
+    public FusionOptions? Fusion { get; init; }
 }
 
 /// <summary>The evaluated configurations, their runs and reports.</summary>
@@ -126,7 +129,7 @@ public static class EvaluationRunner
                     {
                         "bm25" => index.Bm25(),
                         "dense" => index.Dense(request.Embedder!, request.Embedder!.QueryPrompt),
-                        _ => index.Hybrid(request.Embedder!, queryPrefix: request.Embedder!.QueryPrompt),
+                        _ => index.Hybrid(request.Embedder!, request.Fusion, request.Embedder!.QueryPrompt),
                     };
                     var results = new Dictionary<string, IReadOnlyList<Candidate>>();
                     sw.Restart();

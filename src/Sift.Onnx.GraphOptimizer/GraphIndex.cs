@@ -43,6 +43,11 @@ internal sealed class GraphIndex
 
     public NodeProto? OnlyConsumer(string name) => SingleConsumer(name) ? _consumers[name][0] : null;
 
+    /// <summary>The nodes reading <paramref name="name"/> (empty when none).</summary>
+    public IReadOnlyList<NodeProto> Consumers(string name) => _consumers.TryGetValue(name, out var l) ? l : [];
+
+    public bool IsGraphOutput(string name) => _graphOutputs.Contains(name);
+
     /// <summary>Initializer behind <paramref name="name"/>, looking through Identity and Constant nodes.</summary>
     public TensorProto? Constant(string name)
     {

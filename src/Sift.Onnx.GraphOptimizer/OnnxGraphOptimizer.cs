@@ -173,7 +173,7 @@ public static partial class OnnxGraphOptimizer
         var tOut = ctx.OnlyConsumer(pv.Output[0]);
         if (tOut is not { OpType: "Transpose" } || !PermIs(tOut, [0, 2, 1, 3])) { why = "no output Transpose"; return null; }
         nodes.Add(tOut);
-        var rOut = ctx.OnlyConsumer(tOut.Output[0]);
+        var rOut = ctx.OnlyConsumer(tOut.Output[0]) ?? ShapeOnlySiblings(ctx, tOut.Output[0], nodes);
         if (rOut is not { OpType: "Reshape" } || rOut.Input[0] != tOut.Output[0]) { why = "no output Reshape"; return null; }
         var outShapeLen = ctx.ShapeLength(rOut.Input[1]);
         if (outShapeLen != 3) { why = "output Reshape is not 3-D"; return null; }
@@ -203,6 +203,47 @@ public static partial class OnnxGraphOptimizer
     }
 
     private static bool IsScaleOp(NodeProto? n) => n is { OpType: "Mul" or "Div", Domain: "" };
+
+    /// <summary>
+    /// Older PyTorch exports (all-MiniLM-L6-v2's, opset 13) build the output Reshape's target shape from
+    /// <c>Shape</c> of the transposed attention output itself: Shape → Gather → Unsqueeze → Concat → Reshape. Returns that
+    /// Reshape when every other reader of <paramref name="tensor"/> is such a Shape chain that ends in it, and adds the
+    /// chains to <paramref name="nodes"/> (they go with the pattern; the Reshape's [B, S, hidden] is what replaces it).
+    /// </summary>
+    private static NodeProto? ShapeOnlySiblings(GraphIndex ctx, string tensor, List<NodeProto> nodes)
+    {
+        if (ctx.IsGraphOutput(tensor)) return null;
+        var readers = ctx.Consumers(tensor);
+        var reshapes = readers.Where(n => n is { OpType: "Reshape", Domain: "" } && n.Input[0] == tensor).ToList();
+        if (reshapes.Count != 1) return null;
+        var reshape = reshapes[0];
+        var chain = new List<NodeProto>();
+        var seen = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var work = new Queue<NodeProto>(readers.Where(n => !ReferenceEquals(n, reshape)));
+        while (work.Count > 0)
+        {
+            var n = work.Dequeue();
+            if (!seen.Add(n)) continue;
+            if (n is not { OpType: "Shape" or "Gather" or "Unsqueeze" or "Concat" or "Cast" or "Squeeze", Domain: "" }) return null;
+            chain.Add(n);
+            foreach (var o in n.Output)
+            {
+                if (ctx.IsGraphOutput(o)) return null;
+                foreach (var c in ctx.Consumers(o))
+                {
+                    if (ReferenceEquals(c, reshape))
+                    {
+                        if (reshape.Input[1] != o) return null; // may only feed the shape input
+                        continue;
+                    }
+                    work.Enqueue(c);
+                }
+            }
+        }
+        if (chain.Count == 0) return null;
+        nodes.AddRange(chain);
+        return reshape;
+    }
 
     private static bool MatchReshapeTranspose(GraphIndex ctx, string name, long[] perm, List<NodeProto> nodes, out string source, out long headSize)
     {

@@ -35,6 +35,7 @@ internal static class BenchCommand
         {
             model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention, onnxGelu, fullLastLayer,
         };
+        cmd.Subcommands.Add(BenchEmbedCommand.Create());
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
             var trace = Environment.GetEnvironmentVariable("SIFT_TRACE_STARTUP") == "1";

