@@ -57,6 +57,9 @@ public static class TrainRecipe
         var card = ModelCard(r, data, result, model, total.Elapsed);
         // The tokenizer limit becomes the training length, so scoring sees pairs cut the way training did.
         ModelDirectoryWriter.Write(r.OutDir, r.BaseModel, model.Config, model.Snapshot(), card, r.Train.MaxLength);
+        // int8 copy with Sift's own dynamic quantizer (ONNX Runtime's quantize_dynamic scheme), for --precision int8.
+        var (qPath, qReport) = Sift.Onnx.ModelQuantizer.QuantizeDirectory(r.OutDir, overwrite: true);
+        log($"quantized {qPath}{(qReport is null ? "" : $" ({qReport})")}");
         log($"wrote {r.OutDir} (best dev epoch {result.BestEpoch}, dev nDCG@10 {result.BestDevNdcg10:F4}) in {total.Elapsed.TotalMinutes:F1} min end to end");
         return result;
     }
