@@ -11,7 +11,7 @@ public enum PoolingMode { Mean, Cls, Max }
 /// <summary>Options for loading a bi-encoder.</summary>
 public sealed record BiEncoderOptions
 {
-    /// <summary>fp32 or int8 weights.</summary>
+    /// <summary>fp32, int8 or fp16 (converted by Sift from the fp32 file) weights.</summary>
     public ModelPrecision Precision { get; init; } = ModelPrecision.Fp32;
 
     /// <summary>Max tokens per text; default: sentence_bert_config.json max_seq_length, else the tokenizer's model_max_length.</summary>
@@ -28,6 +28,16 @@ public sealed record BiEncoderOptions
 
     /// <summary>Self-attention in Sift's AVX-512 kernel where supported (see <see cref="CrossEncoderOptions.HostAttention"/>).</summary>
     public bool HostAttention { get; init; } = true;
+
+    /// <summary>CPU or a CUDA GPU (see <see cref="CrossEncoderOptions.Device"/>).</summary>
+    public ExecutionDevice Device { get; init; } = ExecutionDevice.Cpu;
+
+    /// <summary>Padded tokens per batch (texts × longest text), at most <see cref="BatchSize"/> texts; null: on CPU batches of
+    /// <see cref="BatchSize"/>, on CUDA <see cref="CrossEncoderOptions.DefaultCudaBatchTokens"/>.</summary>
+    public int? MaxBatchTokens { get; init; }
+
+    /// <summary>IO binding (see <see cref="CrossEncoderOptions.IoBinding"/>); null: on for CUDA.</summary>
+    public bool? IoBinding { get; init; }
 }
 
 /// <summary>
@@ -62,6 +72,9 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
     public bool Normalize { get; }
     public int MaxLength { get; }
 
+    /// <summary>Who computes attention (Sift's kernel or ONNX Runtime, and where) and why.</summary>
+    public string AttentionPath => _session.HostAttentionStatus;
+
     /// <summary>Prompt prepended to queries (config_sentence_transformers.json <c>prompts.query</c>).</summary>
     public string QueryPrompt { get; }
 
@@ -94,7 +107,10 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         else if (tokenizer.ModelMaxLength is { } t) caps.Add(t);
         if (dir.MaxPositionEmbeddings is { } p) caps.Add(p);
         var prompts = dir.SentenceTransformersConfig?["prompts"] as JsonObject;
-        var session = new OnnxEncoderSession(dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, null, "last_hidden_state", hostAttention: options.HostAttention);
+        if (options.MaxBatchTokens is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchTokens, "MaxBatchTokens must be positive (or null for the device's default).");
+        var fp16 = options.Precision == ModelPrecision.Fp16;
+        var session = new OnnxEncoderSession(fp16 ? Float16ModelCache.Load(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, null, "last_hidden_state",
+            hostAttention: options.HostAttention, device: options.Device, fp16: fp16, ioBinding: options.IoBinding);
         return new BiEncoder(dir, tokenizer, session, options, pooling, normalize, caps.Count > 0 ? caps.Min() : 512,
             prompts?["query"]?.GetValue<string>() ?? "", prompts?["document"]?.GetValue<string>() ?? "")
         {
@@ -116,10 +132,14 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         var order = Enumerable.Range(0, encodings.Length).OrderBy(i => encodings[i].Length).ToArray();
         var result = new float[texts.Count][];
         var batch = new List<Encoding>(_options.BatchSize);
-        for (var start = 0; start < order.Length; start += _options.BatchSize)
+        var budget = _options.MaxBatchTokens ?? (_options.Device.IsCuda ? CrossEncoderOptions.DefaultCudaBatchTokens : (int?)null);
+        var bounds = budget is { } tokens
+            ? TokenBudget.Plan(order.Select(i => encodings[i].Length).ToArray(), tokens, _options.BatchSize)
+            : Enumerable.Range(0, (order.Length + _options.BatchSize - 1) / _options.BatchSize)
+                .Select(k => (k * _options.BatchSize, Math.Min(order.Length, (k + 1) * _options.BatchSize))).ToList();
+        foreach (var (start, end) in bounds)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var end = Math.Min(order.Length, start + _options.BatchSize);
             batch.Clear();
             for (var j = start; j < end; j++) batch.Add(encodings[order[j]]);
             var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);

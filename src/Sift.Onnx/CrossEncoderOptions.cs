@@ -83,6 +83,12 @@ public sealed record CrossEncoderOptions
     /// <summary>Token budget per batch on CUDA when <see cref="MaxBatchTokens"/> is not set (TEI's default is 16,384 too).</summary>
     public const int DefaultCudaBatchTokens = 16_384;
 
+    /// <summary>
+    /// The pair cap front ends (the CLI) use on CUDA when the user gives no batch size: high enough that the token
+    /// budget, not the pair count, sizes GPU batches (100 candidates of ~150 tokens fit one 16,384-token batch).
+    /// </summary>
+    public const int DefaultCudaBatchSize = 256;
+
     /// <summary>The threading and batching actually used: zeros and nulls replaced by the automatic choice for this machine and device.</summary>
     internal CrossEncoderOptions ResolveThreading()
     {
