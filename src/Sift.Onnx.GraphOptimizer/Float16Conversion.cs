@@ -33,6 +33,14 @@ public sealed class Float16Options
 
     /// <summary>Keep everything downstream of the last LayerNorm (pooler, classifier) in float32 (default true).</summary>
     public bool KeepHeadFp32 { get; init; } = true;
+
+    /// <summary>
+    /// An element-wise operator (Add, Sub, Mul, Div, Where…) with an input computed in float32 stays float32, the type
+    /// promotion PyTorch's autocast applies (default true). In a transformer this keeps the residual stream float32:
+    /// <c>Add(attention or FFN output, previous LayerNorm output)</c> feeds the next LayerNorm without a float16
+    /// rounding of the sum. (On the CPU fixtures it changed no logit measurably; a GPU computing in fp16 is where it counts.)
+    /// </summary>
+    public bool PromoteMixedElementwise { get; init; } = true;
 }
 
 public static partial class OnnxGraphOptimizer
@@ -67,6 +75,9 @@ public static partial class OnnxGraphOptimizer
         "DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv",
         "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QAttention", "MatMulNBits",
     };
+
+    /// <summary>Element-wise operators that compute in float32 when an input already is (see <see cref="Float16Options.PromoteMixedElementwise"/>).</summary>
+    private static readonly HashSet<string> PromotingOps = new(StringComparer.Ordinal) { "Add", "Sub", "Mul", "Div", "Where", "Max", "Min", "Sum", "Mean" };
 
     /// <summary>Operators that read only their input's shape: they take whichever precision exists, never a Cast.</summary>
     private static readonly HashSet<string> ShapeOnlyOps = new(StringComparer.Ordinal) { "Shape", "Size" };
@@ -119,6 +130,12 @@ public static partial class OnnxGraphOptimizer
         }
 
         var precision = new Precision[nodes.Count];
+        var producer = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < nodes.Count; i++)
+            foreach (var o in nodes[i].Output)
+                if (o.Length > 0) producer[o] = i;
+        bool ComputedInFp32(string tensor) =>
+            IsFloat(tensor) && (producer.TryGetValue(tensor, out var p) ? precision[p] == Precision.Fp32 : !inits.ContainsKey(tensor));
         for (int i = 0; i < nodes.Count; i++)
         {
             var n = nodes[i];
@@ -126,6 +143,7 @@ public static partial class OnnxGraphOptimizer
             precision[i] = !floatInvolved ? Precision.None
                 : options.BlockedOps.Contains(n.OpType) || keep.Contains(i) || n.Domain is not ("" or "ai.onnx" or "com.microsoft") ? Precision.Fp32
                 : IsSource(n, IsFloat, inits.ContainsKey) ? Precision.Deferred
+                : options.PromoteMixedElementwise && PromotingOps.Contains(n.OpType) && n.Input.Any(ComputedInFp32) ? Precision.Fp32
                 : Precision.Fp16;
         }
         // Constants and int→float Casts follow their consumers: fp16 only when every reader is fp16, so a LayerNorm's
@@ -263,7 +281,7 @@ public static partial class OnnxGraphOptimizer
     /// Element types of every tensor: graph inputs and initializers as declared, node outputs by each operator's typing
     /// rule (most operators output their first input's type). Only float32 versus not-float32 matters here.
     /// </summary>
-    private static Dictionary<string, int> InferFloat16ElementTypes(GraphProto g)
+    internal static Dictionary<string, int> InferFloat16ElementTypes(GraphProto g)
     {
         var types = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var i in g.Input) types[i.Name] = i.Type?.TensorType?.ElemType ?? 0;
