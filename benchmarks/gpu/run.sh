@@ -47,11 +47,10 @@ for lib in "${need[@]}"; do
 done
 
 # --- sift (GPU build) ------------------------------------------------------------------------------------------------
-for part in "$STAGE".part-*; do
-  [ -e "$part" ] || break
+if [ ! -x "$STAGE/sift/sift" ] && ls "$STAGE".part-* >/dev/null 2>&1; then
   say "unpacking the staged bundle ($(ls "$STAGE".part-* | wc -l) parts)"
-  mkdir -p "$STAGE" && cat "$STAGE".part-* | tar -xJ -C "$STAGE" && break
-done
+  mkdir -p "$STAGE" && cat "$STAGE".part-* | tar -xJ -C "$STAGE" || { say "unpacking failed: are all parts there?"; exit 2; }
+fi
 if [ -x "$STAGE/sift/sift" ]; then
   SIFT=("$STAGE/sift/sift")
 elif command -v dotnet >/dev/null; then

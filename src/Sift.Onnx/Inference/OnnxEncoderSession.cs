@@ -60,8 +60,8 @@ internal sealed class OnnxEncoderSession : IDisposable
         string why = "";
         // The host kernels and the graph cut work on float32 tensors in CPU memory: with CUDA every cut would be a
         // device round trip, and an fp16 graph has no float32 tensors to hand them.
-        var hostOff = !hostAttention ? "host attention off"
-            : device.IsCuda ? $"on {device}; Sift's attention/GELU kernels and first-token cut are CPU fp32 optimisations, off"
+        var hostOff = device.IsCuda ? $"on {device}{(fp16 ? ", fp16" : "")}; Sift's attention/GELU kernels and first-token cut are CPU fp32 optimisations, off"
+            : !hostAttention ? "host attention off"
             : fp16 ? "fp16 graph; Sift's attention/GELU kernels and first-token cut are fp32-only, off"
             : null;
         if (hostOff is null && AttentionKernel.IsSupported && TrySplit(onnxPath, hostGelu, out var loadable, out why))
