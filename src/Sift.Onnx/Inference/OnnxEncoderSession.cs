@@ -200,19 +200,20 @@ internal sealed class OnnxEncoderSession : IDisposable
     /// </summary>
     private static (OrtMemoryInfo Memory, OrtAllocator Allocator) BindingMemory(InferenceSession session, ExecutionDevice device)
     {
-        if (device.IsCuda)
+        // ONNX Runtime versions have registered the pinned allocator under the GPU's index or under 0: try both.
+        foreach (var id in device.IsCuda ? new[] { device.Index, 0 }.Distinct() : [])
         {
-            var pinned = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, device.Index, OrtMemType.CpuOutput);
+            var pinned = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, id, OrtMemType.CpuOutput);
             try
             {
                 return (pinned, new OrtAllocator(session, pinned));
             }
             catch (OnnxRuntimeException)
             {
-                // No pinned allocator in this build: ordinary host memory still works, with one more copy inside CUDA.
                 pinned.Dispose();
             }
         }
+        // No pinned allocator (or the CPU): ordinary host memory, which CUDA copies through a staging buffer.
         return (OrtMemoryInfo.DefaultInstance, OrtAllocator.DefaultInstance);
     }
 
