@@ -26,7 +26,32 @@ internal static class CliCommon
         new("--model", "-m") { Description = description };
 
     public static Option<ModelPrecision> PrecisionOption() =>
-        new("--precision") { Description = "Weights to load: fp32 (onnx/model.onnx) or int8 (onnx/model_quantized.onnx).", DefaultValueFactory = _ => ModelPrecision.Fp32 };
+        new("--precision") { Description = "Weights to load: fp32 (onnx/model.onnx), int8 (onnx/model_quantized.onnx) or fp16 (fp32 converted by Sift, cached; for GPUs).", DefaultValueFactory = _ => ModelPrecision.Fp32 };
+
+    public static Option<ExecutionDevice> DeviceOption() => new("--device")
+    {
+        Description = "Run on cpu (default) or cuda[:N] (GPU N; needs the GPU build: dotnet publish -p:SiftGpu=true).",
+        DefaultValueFactory = _ => ExecutionDevice.Cpu,
+        CustomParser = r =>
+        {
+            try
+            {
+                return ExecutionDevice.Parse(r.Tokens.Count == 1 ? r.Tokens[0].Value : null);
+            }
+            catch (SiftException ex)
+            {
+                r.AddError("--device: " + ex.Message);
+                return ExecutionDevice.Cpu;
+            }
+        },
+    };
+
+    public static Option<int?> MaxBatchTokensOption() =>
+        new("--max-batch-tokens") { Description = $"Padded tokens per batch (pairs × longest), TEI-style; default: none on CPU, {CrossEncoderOptions.DefaultCudaBatchTokens} on CUDA." };
+
+    /// <summary>--batch-size as given, else the device's default (8 on CPU, <see cref="CrossEncoderOptions.DefaultCudaBatchSize"/> on CUDA).</summary>
+    public static int BatchSize(ParseResult pr, Option<int> option, ExecutionDevice device) =>
+        pr.GetResult(option) is { Implicit: false } || !device.IsCuda ? pr.GetValue(option) : CrossEncoderOptions.DefaultCudaBatchSize;
 
     public static Option<ScoreActivation> ActivationOption() =>
         new("--activation") { Description = "Score activation: default (what the model declares), raw, sigmoid or softmax.", DefaultValueFactory = _ => ScoreActivation.Default };
@@ -38,7 +63,7 @@ internal static class CliCommon
         new("--max-length") { Description = "Max tokens per pair (capped by the model's own limits)." };
 
     public static Option<int> BatchSizeOption(int defaultValue = 8) =>
-        new("--batch-size") { Description = "Pairs per inference call (length-sorted).", DefaultValueFactory = _ => defaultValue };
+        new("--batch-size") { Description = $"Pairs per inference call (length-sorted; default {defaultValue}, {CrossEncoderOptions.DefaultCudaBatchSize} on CUDA).", DefaultValueFactory = _ => defaultValue };
 
     public static Option<int> ThreadsOption() =>
         new("--threads") { Description = "Threads per batch (0: automatic; with several cores, batches run side by side single-threaded).", DefaultValueFactory = _ => 0 };

@@ -17,10 +17,12 @@ internal sealed class CrossEncoderCliOptions
     public Option<int> MaxChunks { get; } = CliCommon.MaxChunksOption();
     public Option<float?> Calibration { get; } = CliCommon.CalibrationOption();
     public Option<OutputFormat> Format { get; } = CliCommon.FormatOption();
+    public Option<ExecutionDevice> Device { get; } = CliCommon.DeviceOption();
+    public Option<int?> MaxBatchTokens { get; } = CliCommon.MaxBatchTokensOption();
 
     public void AddTo(Command command)
     {
-        foreach (Option o in new Option[] { Model, Activation, Precision, MaxLength, BatchSize, Threads, LongDocs, Stride, MaxChunks, Calibration, Format })
+        foreach (Option o in new Option[] { Model, Activation, Precision, MaxLength, BatchSize, Threads, LongDocs, Stride, MaxChunks, Calibration, Format, Device, MaxBatchTokens })
         {
             command.Options.Add(o);
         }
@@ -31,7 +33,9 @@ internal sealed class CrossEncoderCliOptions
     {
         Precision = pr.GetValue(Precision),
         MaxLength = pr.GetValue(MaxLength),
-        BatchSize = pr.GetValue(BatchSize),
+        BatchSize = CliCommon.BatchSize(pr, BatchSize, pr.GetValue(Device)),
+        Device = pr.GetValue(Device),
+        MaxBatchTokens = pr.GetValue(MaxBatchTokens),
         IntraOpThreads = pr.GetValue(Threads),
         Activation = pr.GetValue(Activation),
         CalibrationFactor = pr.GetValue(Calibration),

@@ -11,7 +11,7 @@ public enum PoolingMode { Mean, Cls, Max }
 /// <summary>Options for loading a bi-encoder.</summary>
 public sealed record BiEncoderOptions
 {
-    /// <summary>fp32 or int8 weights.</summary>
+    /// <summary>fp32, int8 or fp16 (converted by Sift from the fp32 file) weights.</summary>
     public ModelPrecision Precision { get; init; } = ModelPrecision.Fp32;
 
     /// <summary>Max tokens per text; default: sentence_bert_config.json max_seq_length, else the tokenizer's model_max_length.</summary>
@@ -48,6 +48,16 @@ public sealed record BiEncoderOptions
 
     /// <summary>Exact (erf) GELU in Sift's AVX-512 kernel where supported (see <see cref="CrossEncoderOptions.HostGelu"/>).</summary>
     public bool HostGelu { get; init; } = true;
+
+    /// <summary>CPU or a CUDA GPU (see <see cref="CrossEncoderOptions.Device"/>).</summary>
+    public ExecutionDevice Device { get; init; } = ExecutionDevice.Cpu;
+
+    /// <summary>Padded tokens per batch (texts × longest text), at most <see cref="BatchSize"/> texts; null: on CPU batches of
+    /// <see cref="BatchSize"/>, on CUDA <see cref="CrossEncoderOptions.DefaultCudaBatchTokens"/>.</summary>
+    public int? MaxBatchTokens { get; init; }
+
+    /// <summary>IO binding (see <see cref="CrossEncoderOptions.IoBinding"/>); null: on for CUDA.</summary>
+    public bool? IoBinding { get; init; }
 }
 
 /// <summary>
@@ -78,12 +88,12 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
 
     public ModelDirectory Model { get; }
     public HfTokenizer Tokenizer { get; }
-
-    /// <summary>How attention is computed (Sift's kernel between ONNX Runtime segments, or ONNX Runtime alone, and why).</summary>
-    public string AttentionPath => _session.HostAttentionStatus;
     public PoolingMode Pooling { get; }
     public bool Normalize { get; }
     public int MaxLength { get; }
+
+    /// <summary>Who computes attention (Sift's kernel or ONNX Runtime, and where) and why.</summary>
+    public string AttentionPath => _session.HostAttentionStatus;
 
     /// <summary>Prompt prepended to queries (config_sentence_transformers.json <c>prompts.query</c>).</summary>
     public string QueryPrompt { get; }
@@ -117,8 +127,11 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         else if (tokenizer.ModelMaxLength is { } t) caps.Add(t);
         if (dir.MaxPositionEmbeddings is { } p) caps.Add(p);
         var prompts = dir.SentenceTransformersConfig?["prompts"] as JsonObject;
+        if (options.MaxBatchTokens is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchTokens, "MaxBatchTokens must be positive (or null for the device's default).");
+        var fp16 = options.Precision == ModelPrecision.Fp16;
         var (_, intra) = options.ResolveThreading();
-        var session = new OnnxEncoderSession(dir.OnnxPath, intra, options.GraphOptimization, null, "last_hidden_state", hostAttention: options.HostAttention, hostGelu: options.HostGelu);
+        var session = new OnnxEncoderSession(fp16 ? Float16ModelCache.Load(dir.OnnxPath) : dir.OnnxPath, options.Device.IsCuda ? options.IntraOpThreads : intra, options.GraphOptimization, null, "last_hidden_state",
+            hostAttention: options.HostAttention, hostGelu: options.HostGelu, device: options.Device, fp16: fp16, ioBinding: options.IoBinding);
         return new BiEncoder(dir, tokenizer, session, options, pooling, normalize, caps.Count > 0 ? caps.Min() : 512,
             prompts?["query"]?.GetValue<string>() ?? "", prompts?["document"]?.GetValue<string>() ?? "")
         {
@@ -142,11 +155,11 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         // Length-sorted batches: each pads to nearly the same length.
         var order = Enumerable.Range(0, encodings.Length).OrderBy(i => encodings[i].Length).ToArray();
         var result = new float[texts.Count][];
-        var bounds = new List<(int Start, int End)>();
-        for (var start = 0; start < order.Length; start += _options.BatchSize)
-        {
-            bounds.Add((start, Math.Min(order.Length, start + _options.BatchSize)));
-        }
+        var budget = _options.MaxBatchTokens ?? (_options.Device.IsCuda ? CrossEncoderOptions.DefaultCudaBatchTokens : (int?)null);
+        var bounds = budget is { } tokens
+            ? TokenBudget.Plan(order.Select(i => encodings[i].Length).ToArray(), tokens, _options.BatchSize)
+            : Enumerable.Range(0, (order.Length + _options.BatchSize - 1) / _options.BatchSize)
+                .Select(k => (k * _options.BatchSize, Math.Min(order.Length, (k + 1) * _options.BatchSize))).ToList();
 
         void RunBatch((int Start, int End) range)
         {
@@ -170,7 +183,8 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
             Dimension = hidden;
         }
 
-        var (concurrency, _) = _options.ResolveThreading();
+        // One GPU runs one batch at a time; on the CPU, batches side by side.
+        var concurrency = _options.Device.IsCuda ? 1 : _options.ResolveThreading().Concurrent;
         if (concurrency <= 1 || bounds.Count == 1)
         {
             foreach (var range in bounds) RunBatch(range);

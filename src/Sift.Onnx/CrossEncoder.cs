@@ -56,6 +56,12 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// <summary>Who computes attention for this model (Sift's kernel or ONNX Runtime) and, if not Sift's, why.</summary>
     public string AttentionPath => _session.HostAttentionStatus;
 
+    /// <summary>Where ONNX Runtime runs this model.</summary>
+    public ExecutionDevice Device => _session.Device;
+
+    /// <summary>Whether batches go through ONNX Runtime IO binding (<see cref="CrossEncoderOptions.IoBinding"/>).</summary>
+    public bool UsesIoBinding => _session.UsesIoBinding;
+
     /// <summary>Whether the last layer runs for the first token only (<see cref="CrossEncoderOptions.ClsOnlyLastLayer"/> took effect).</summary>
     public bool ComputesLastLayerForFirstTokenOnly => _session.UsesFirstTokenTail;
 
@@ -77,7 +83,11 @@ public sealed class CrossEncoder : IReranker, IDisposable
         OnnxEncoderSession session;
         try
         {
-            session = new OnnxEncoderSession(options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention, options.HostGelu, options.ClsOnlyLastLayer);
+            var onnxPath = options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath;
+            var fp16 = options.Precision == ModelPrecision.Fp16;
+            if (fp16) onnxPath = Float16ModelCache.Load(onnxPath);
+            session = new OnnxEncoderSession(onnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention, options.HostGelu, options.ClsOnlyLastLayer,
+                options.Device, fp16, options.IoBinding);
         }
         catch
         {
@@ -393,7 +403,12 @@ public sealed class CrossEncoder : IReranker, IDisposable
         var batches = (order.Length + _options.BatchSize - 1) / _options.BatchSize;
         var concurrency = Math.Max(1, _options.ConcurrentBatches);
         var bounds = new List<(int Start, int End)>(batches);
-        if (_options.SortByLength)
+        if (_options.SortByLength && _options.MaxBatchTokens is { } budget)
+        {
+            // Token budget (GPU batching): short pairs in big batches, long pairs in small ones.
+            bounds = TokenBudget.Plan(order.Select(i => items[i].Encoding.Length).ToArray(), budget, _options.BatchSize);
+        }
+        else if (_options.SortByLength)
         {
             // Batches of at most BatchSize, equal-sized, and (when several run at once) as many as a multiple of the
             // concurrency so no core idles in the last round: 100 pairs on 2 cores → 14 batches of 7–8, not 12×8 + 4.

@@ -29,8 +29,29 @@ public sealed record CrossEncoderOptions
     /// <summary>Max tokens per pair. The effective value is min(this, tokenizer model_max_length, max_position_embeddings).</summary>
     public int? MaxLength { get; init; }
 
-    /// <summary>fp32 (<c>onnx/model.onnx</c>) or int8 (<c>onnx/model_quantized.onnx</c>).</summary>
+    /// <summary>fp32 (<c>onnx/model.onnx</c>), int8 (<c>onnx/model_quantized.onnx</c>) or fp16 (the fp32 file converted by Sift, cached).</summary>
     public ModelPrecision Precision { get; init; } = ModelPrecision.Fp32;
+
+    /// <summary>
+    /// Where ONNX Runtime runs the model: the CPU (default) or a CUDA GPU. CUDA needs the GPU build of ONNX Runtime
+    /// (Sift.Onnx.Gpu, or the CLI built with <c>-p:SiftGpu=true</c>); loading says what is missing otherwise. On CUDA,
+    /// Sift's CPU kernels (<see cref="HostAttention"/>, <see cref="HostGelu"/>, <see cref="ClsOnlyLastLayer"/>) are off,
+    /// batches are cut by <see cref="MaxBatchTokens"/> and fed through IO binding.
+    /// </summary>
+    public ExecutionDevice Device { get; init; } = ExecutionDevice.Cpu;
+
+    /// <summary>
+    /// Padded tokens (pairs × longest pair) per batch, TEI's <c>--max-batch-tokens</c>: length-sorted pairs are cut into
+    /// batches under this budget and at most <see cref="BatchSize"/> pairs. Null: on CPU, batches of <see cref="BatchSize"/>
+    /// pairs as before; on CUDA, 16,384 tokens (raise <see cref="BatchSize"/> too: 8 pairs leave a GPU idle).
+    /// </summary>
+    public int? MaxBatchTokens { get; init; }
+
+    /// <summary>
+    /// Feed ONNX Runtime through IO binding: inputs are written straight into ONNX Runtime memory (pinned host memory on
+    /// CUDA) and outputs read from it, with no managed arrays in between. Null (default): on for CUDA, off for CPU.
+    /// </summary>
+    public bool? IoBinding { get; init; }
 
     /// <summary>Score activation; <see cref="ScoreActivation.Default"/> uses what the model declares.</summary>
     public ScoreActivation Activation { get; init; } = ScoreActivation.Default;
@@ -59,12 +80,28 @@ public sealed record CrossEncoderOptions
     /// </summary>
     public int ConcurrentBatches { get; init; }
 
-    /// <summary>The threading actually used: zeros replaced by the automatic choice for this machine.</summary>
+    /// <summary>Token budget per batch on CUDA when <see cref="MaxBatchTokens"/> is not set (TEI's default is 16,384 too).</summary>
+    public const int DefaultCudaBatchTokens = 16_384;
+
+    /// <summary>
+    /// The pair cap front ends (the CLI) use on CUDA when the user gives no batch size: high enough that the token
+    /// budget, not the pair count, sizes GPU batches (100 candidates of ~150 tokens fit one 16,384-token batch).
+    /// </summary>
+    public const int DefaultCudaBatchSize = 256;
+
+    /// <summary>The threading and batching actually used: zeros and nulls replaced by the automatic choice for this machine and device.</summary>
     internal CrossEncoderOptions ResolveThreading()
     {
         int cores = Math.Max(1, Environment.ProcessorCount);
         int concurrent = ConcurrentBatches, intra = IntraOpThreads;
-        if (concurrent == 0 && intra == 0)
+        if (concurrent == 0 && intra == 0 && Device.IsCuda)
+        {
+            // The GPU does the work; two batches in flight let one's host side (padding, copies, kernel launches)
+            // overlap the other's compute. Not yet measured on a GPU: benchmarks/gpu/run.sh compares 1 and 2.
+            concurrent = 2;
+            intra = 1;
+        }
+        else if (concurrent == 0 && intra == 0)
         {
             concurrent = Math.Min(cores, 4);
             intra = Math.Max(1, cores / concurrent);
@@ -77,7 +114,7 @@ public sealed record CrossEncoderOptions
         {
             intra = Math.Max(1, cores / concurrent);
         }
-        return this with { ConcurrentBatches = concurrent, IntraOpThreads = intra };
+        return this with { ConcurrentBatches = concurrent, IntraOpThreads = intra, MaxBatchTokens = MaxBatchTokens ?? (Device.IsCuda ? DefaultCudaBatchTokens : null) };
     }
 
     /// <summary>
@@ -150,6 +187,14 @@ public sealed record CrossEncoderOptions
         if (BatchSize <= 0)
         {
             throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be positive.");
+        }
+        if (MaxBatchTokens is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxBatchTokens), MaxBatchTokens, "MaxBatchTokens must be positive (or null for the device's default).");
+        }
+        if (Device.Index < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Device), Device, "the GPU index must be 0 or more.");
         }
         if (IntraOpThreads < 0)
         {

@@ -81,6 +81,12 @@ public sealed record ServerOptions
     /// <summary>ONNX Runtime intra-op threads (0: one per core).</summary>
     public int Threads { get; init; }
 
+    /// <summary>
+    /// cpu (default) or cuda[:N]: where the models run (needs the GPU build, see README). On a GPU raise
+    /// <see cref="MaxBatchRequests"/> (e.g. 256): the token budget <see cref="MaxBatchTokens"/> then sizes the batches.
+    /// </summary>
+    public ExecutionDevice Device { get; init; } = ExecutionDevice.Cpu;
+
     /// <summary>Mix pairs of concurrent requests into length-sorted batches (on by default). Off: each request runs its own inference.</summary>
     public bool DynamicBatching { get; init; } = true;
 
@@ -225,7 +231,7 @@ public sealed record ServerOptions
     [
         "index", "host", "port", "max-batch-tokens", "max-batch-requests", "max-concurrent-requests", "max-client-batch-size",
         "max-payload-bytes", "api-key", "batch-workers", "precision", "threads", "dynamic-batching", "no-dynamic-batching", "shutdown-timeout",
-        "max-length", "long-docs", "stride", "max-chunks",
+        "max-length", "long-docs", "stride", "max-chunks", "device",
     ];
 
     private static string Normalize(string key) => key.Trim().ToLowerInvariant().Replace('_', '-');
@@ -268,6 +274,7 @@ public sealed record ServerOptions
                 } },
                 "stride" => o with { Stride = Int(key, raw, where) },
                 "max-chunks" => o with { MaxChunks = Int(key, raw, where) },
+                "device" => o with { Device = ParseDevice(raw, where) },
                 _ => o,
             };
         }
@@ -278,14 +285,28 @@ public sealed record ServerOptions
         return o;
     }
 
-    /// <summary>Parses fp32 / int8.</summary>
+    /// <summary>Parses fp32 / int8 / fp16.</summary>
     public static ModelPrecision ParsePrecision(string raw, string where = "") =>
         raw.Trim().ToLowerInvariant() switch
         {
             "fp32" => ModelPrecision.Fp32,
             "int8" => ModelPrecision.Int8,
-            _ => throw new SiftException($"{where}precision must be fp32 or int8 (got '{raw}')."),
+            "fp16" => ModelPrecision.Fp16,
+            _ => throw new SiftException($"{where}precision must be fp32, int8 or fp16 (got '{raw}')."),
         };
+
+    /// <summary>Parses cpu / cuda / cuda:N.</summary>
+    public static ExecutionDevice ParseDevice(string raw, string where = "")
+    {
+        try
+        {
+            return ExecutionDevice.Parse(raw);
+        }
+        catch (SiftException ex)
+        {
+            throw new SiftException(where + ex.Message, ex);
+        }
+    }
 
     private static int Int(string key, string raw, string where) =>
         int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)

@@ -81,6 +81,38 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void CudaOnTheCpuBuildSaysHowToGetTheGpuBuild()
+    {
+        var pairs = Write("p.jsonl", "{\"query\":\"q\",\"document\":\"d\"}\n");
+        var r = CliRunner.Run("score", "--model", Model, "--pairs", pairs, "--device", "cuda");
+        Assert.Equal(2, r.ExitCode);
+        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("sift: error: device cuda:0: ONNX Runtime has no CUDA provider", lines[0]);
+        Assert.Contains("-p:SiftGpu=true", lines[0]);
+
+        var bench = CliRunner.Run("bench", "--model", Model, "--candidates", Path.Combine(Dl19, "retrieve_results_dl19_top100.json"), "--queries", "1", "--device", "cuda:1");
+        Assert.Equal(2, bench.ExitCode);
+        Assert.Contains("device cuda:1:", bench.Stderr);
+
+        var bad = CliRunner.Run("rerank", "--model", Model, "--query", "q", "--docs", Write("d1.txt", "x\n"), "--device", "tpu");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("--device: device 'tpu' is not one of cpu, cuda, cuda:N", bad.Stderr);
+    }
+
+    [Fact]
+    public void Fp16ScoresRankLikeFp32()
+    {
+        var pairs = Write("p16.jsonl", "{\"query\":\"what is bm25\",\"document\":\"BM25 ranks documents\"}\n{\"query\":\"capital of france\",\"document\":\"Paris.\"}\n");
+        var fp16 = CliRunner.Run("score", "--model", Model, "--pairs", pairs, "--precision", "fp16", "--format", "json");
+        Assert.True(fp16.ExitCode == 0, fp16.Stderr);
+        using var ce = CrossEncoder.Load(Model);
+        var expected = ce.PredictLogits([("what is bm25", "BM25 ranks documents"), ("capital of france", "Paris.")]);
+        var rows = fp16.Json.EnumerateArray().ToArray();
+        for (var i = 0; i < 2; i++) Assert.Equal(expected[i][0], rows[i].GetProperty("logits")[0].GetSingle(), 2e-2);
+    }
+
+    [Fact]
     public void IndexThenSearchWithRerankingAndErrorsLeaveTheIndexIntact()
     {
         var corpus = Write("corpus.jsonl", string.Join('\n',

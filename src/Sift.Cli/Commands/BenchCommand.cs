@@ -30,10 +30,20 @@ internal static class BenchCommand
         var onnxGelu = new Option<bool>("--onnx-gelu") { Description = "Let ONNX Runtime compute GELU instead of Sift's AVX-512 kernel." };
         var fullLastLayer = new Option<bool>("--full-last-layer") { Description = "Compute the last layer for every token, not just the first one the classifier reads (to measure what that buys)." };
         var profile = new Option<bool>("--profile") { Description = "Also profile ONNX Runtime and print time per operator type (slower; for finding hot spots)." };
+        var device = CliCommon.DeviceOption();
+        var maxBatchTokens = CliCommon.MaxBatchTokensOption();
+        var ioBinding = new Option<bool?>("--io-binding") { Description = "Feed ONNX Runtime through IO binding (true/false; default: on for CUDA only)." };
+        var referenceDevice = new Option<ExecutionDevice>("--reference-device")
+        {
+            Description = "With --agreement: where the fp32 reference runs (default cpu). The candidate is --precision on --device; fp32 on the reference device compares against int8.",
+            DefaultValueFactory = _ => ExecutionDevice.Cpu,
+            CustomParser = CliCommon.DeviceOption().CustomParser,
+        };
 
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
             model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention, onnxGelu, fullLastLayer,
+            device, maxBatchTokens, ioBinding, referenceDevice,
         };
         cmd.Subcommands.Add(BenchEmbedCommand.Create());
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
@@ -48,7 +58,10 @@ internal static class BenchCommand
             using var encoder = CrossEncoder.Load(pr.GetValue(model), new CrossEncoderOptions
             {
                 Precision = pr.GetValue(precision),
-                BatchSize = pr.GetValue(batchSize),
+                Device = pr.GetValue(device),
+                MaxBatchTokens = pr.GetValue(maxBatchTokens),
+                IoBinding = pr.GetValue(ioBinding),
+                BatchSize = CliCommon.BatchSize(pr, batchSize, pr.GetValue(device)),
                 IntraOpThreads = pr.GetValue(threads),
                 MaxLength = pr.GetValue(maxLength),
                 SortByLength = !pr.GetValue(noSort),
@@ -63,17 +76,29 @@ internal static class BenchCommand
             Mark("model loaded");
             if (pr.GetValue(agreement))
             {
-                using var int8 = CrossEncoder.Load(pr.GetValue(model), encoder.Options with { Precision = ModelPrecision.Int8 });
-                using var fp32 = CrossEncoder.Load(pr.GetValue(model), encoder.Options with { Precision = ModelPrecision.Fp32 });
+                // Reference: fp32 on --reference-device. Candidate: the loaded encoder, or int8 on the CPU when that would
+                // be the reference itself (`sift bench --agreement` alone compares fp32 with int8, as it always did).
+                var refDevice = pr.GetValue(referenceDevice);
+                var sameAsReference = encoder.Options.Precision == ModelPrecision.Fp32 && encoder.Device == refDevice;
+                using var int8 = sameAsReference ? CrossEncoder.Load(pr.GetValue(model), encoder.Options with { Precision = ModelPrecision.Int8 }) : null;
+                var candidate = int8 ?? encoder;
+                using var reference = CrossEncoder.Load(pr.GetValue(model), encoder.Options with
+                {
+                    Precision = ModelPrecision.Fp32, Device = refDevice, IoBinding = null, MaxBatchTokens = null,
+                    BatchSize = refDevice.IsCuda ? encoder.Options.BatchSize : new CrossEncoderOptions().BatchSize,
+                    ConcurrentBatches = 0, IntraOpThreads = 0,
+                });
+                string Label(CrossEncoder e) => $"{e.Options.Precision.ToString().ToLowerInvariant()}@{e.Device}";
                 PrecisionAgreement result = null!;
                 CliProgress.RunAsync(add =>
                 {
-                    var t = add("fp32 vs int8", selected.Length);
-                    result = QualityChecks.Compare(fp32, int8, selected, new Progress<int>(n => t?.Value = n), ct);
+                    var t = add($"{Label(reference)} vs {Label(candidate)}", selected.Length);
+                    result = QualityChecks.Compare(reference, candidate, selected, new Progress<int>(n => t?.Value = n), ct)
+                        with { Reference = Label(reference), Candidate = Label(candidate) };
                     return Task.CompletedTask;
                 }).GetAwaiter().GetResult();
                 if (pr.GetValue(format) == OutputFormat.Json) CliCommon.WriteJson(result);
-                else AnsiConsole.MarkupLine($"{result.Pairs:N0} pairs: Spearman(fp32, int8) = [bold]{result.Spearman:0.0000}[/] pooled, {result.MeanPerQuerySpearman:0.0000} mean per query; max |Δlogit| {result.MaxAbsDiff:0.0000}");
+                else AnsiConsole.MarkupLine($"{result.Pairs:N0} pairs: Spearman({result.Reference}, {result.Candidate}) = [bold]{result.Spearman:0.0000}[/] pooled, {result.MeanPerQuerySpearman:0.0000} mean per query; max |Δlogit| {result.MaxAbsDiff:0.000000}");
                 return Task.FromResult(0);
             }
             if (pr.GetValue(soak) is { } calls)
@@ -118,6 +143,7 @@ internal static class BenchCommand
             var table = new Table().AddColumns("metric", "value");
             void Row(string k, string v) => table.AddRow(k, v);
             Row("model", Markup.Escape($"{report.Model} ({report.Precision}, batch {report.BatchSize}, {report.Threads} threads: {report.ConcurrentBatches} batch(es) at once)"));
+            Row("device", Markup.Escape($"{report.Device}{(report.MaxBatchTokens is { } mbt ? $", batches of at most {mbt:N0} padded tokens" : "")}{(report.IoBinding ? ", IO binding" : "")}"));
             Row("attention", Markup.Escape(report.Attention));
             Row("queries × candidates", $"{report.Queries} × {report.Pairs / Math.Max(1, report.Queries)}");
             Row("p50 / p95 per query", $"{report.P50Ms:0.0} / {report.P95Ms:0.0} ms");

@@ -37,11 +37,12 @@ internal static class EvalCommand
         var maxLength = CliCommon.MaxLengthOption();
         var longDocs = CliCommon.LongDocsOption();
         var format = CliCommon.FormatOption();
+        var device = CliCommon.DeviceOption();
 
         var cmd = new Command("eval", "Evaluate retrieval and reranking quality (nDCG, MRR, Recall, MAP) with trec_eval's rules.")
         {
             dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir,
-            precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format,
+            precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format, device,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -74,10 +75,10 @@ internal static class EvalCommand
 
             using var reranker = rerankModel is null ? null : CrossEncoder.Load(rerankModel, new CrossEncoderOptions
             {
-                Precision = pr.GetValue(precision), BatchSize = pr.GetValue(batchSize), IntraOpThreads = pr.GetValue(threads),
-                MaxLength = pr.GetValue(maxLength), LongDocuments = pr.GetValue(longDocs),
+                Precision = pr.GetValue(precision), BatchSize = CliCommon.BatchSize(pr, batchSize, pr.GetValue(device)), IntraOpThreads = pr.GetValue(threads),
+                MaxLength = pr.GetValue(maxLength), LongDocuments = pr.GetValue(longDocs), Device = pr.GetValue(device),
             });
-            using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { IntraOpThreads = pr.GetValue(threads), Precision = pr.GetValue(densePrecision) }) : null;
+            using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { IntraOpThreads = pr.GetValue(threads), Precision = pr.GetValue(densePrecision), Device = pr.GetValue(device) }) : null;
 
             var request = new EvalRequest
             {

@@ -20,10 +20,11 @@ internal static class IndexCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing index instead of adding to it." };
         var delete = new Option<string[]>("--delete") { Description = "Delete documents by id (repeatable).", AllowMultipleArgumentsPerToken = true };
         var precision = CliCommon.PrecisionOption();
+        var device = CliCommon.DeviceOption();
 
         var cmd = new Command("index", "Build or update an index from a corpus (BM25 with Anserini's BEIR settings; optional dense vectors).")
         {
-            corpus, index, dense, denseDefault, chunkTokens, chunkOverlap, format, overwrite, delete, precision,
+            corpus, index, dense, denseDefault, chunkTokens, chunkOverlap, format, overwrite, delete, precision, device,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -47,7 +48,12 @@ internal static class IndexCommand
             var options = new CorpusOptions { Format = pr.GetValue(format), Chunking = chunking };
             // Resolve the corpus before touching the index, so a bad path leaves any existing index untouched.
             CorpusReader.ResolveFormat(corpusPath!, options.Format);
-            using var embedder = (pr.GetValue(dense) ?? (pr.GetValue(denseDefault) ? ModelLocator.DefaultBiEncoder : null)) is { } denseModel ? BiEncoder.Load(denseModel, new BiEncoderOptions { Precision = pr.GetValue(precision) }) : null;
+            using var embedder = (pr.GetValue(dense) ?? (pr.GetValue(denseDefault) ? ModelLocator.DefaultBiEncoder : null)) is { } denseModel ? BiEncoder.Load(denseModel, new BiEncoderOptions
+            {
+                Precision = pr.GetValue(precision),
+                Device = pr.GetValue(device),
+                BatchSize = pr.GetValue(device).IsCuda ? CrossEncoderOptions.DefaultCudaBatchSize : new BiEncoderOptions().BatchSize,
+            }) : null;
             using var idx = SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) });
 
             IndexAddResult result = null!;

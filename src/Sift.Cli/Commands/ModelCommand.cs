@@ -36,6 +36,7 @@ internal static class ModelCommand
             {
                 "fp32" => [ModelPrecision.Fp32],
                 "int8" => [ModelPrecision.Int8],
+                "fp16" => [ModelPrecision.Fp32], // converted locally from the fp32 file
                 _ => [ModelPrecision.Fp32, ModelPrecision.Int8],
             };
             var hub = new ModelHub(endpoint: pr.GetValue(endpoint));

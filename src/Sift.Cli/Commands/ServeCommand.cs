@@ -27,7 +27,8 @@ internal static class ServeCommand
         var maxClientBatch = new Option<int?>("--max-client-batch-size") { Description = "Documents per request before answering 413 (default 1000). Env: SIFT_MAX_CLIENT_BATCH_SIZE." };
         var maxPayload = new Option<long?>("--max-payload-bytes") { Description = "Request body limit before answering 413 (default 2000000). Env: SIFT_MAX_PAYLOAD_BYTES." };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' (all endpoints but /health). Prefer the env var SIFT_API_KEY: flags show up in process lists." };
-        var precision = new Option<string?>("--precision") { Description = "Weights: fp32 (onnx/model.onnx, default) or int8 (onnx/model_quantized.onnx). Env: SIFT_PRECISION." };
+        var precision = new Option<string?>("--precision") { Description = "Weights: fp32 (onnx/model.onnx, default), int8 (onnx/model_quantized.onnx) or fp16 (converted by Sift; for GPUs). Env: SIFT_PRECISION." };
+        var device = new Option<string?>("--device") { Description = "Run the models on cpu (default) or cuda[:N] (needs the GPU build; raise --max-batch-requests, e.g. 256). Env: SIFT_DEVICE." };
         var threads = new Option<int?>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core). Env: SIFT_THREADS." };
         var maxLength = new Option<int?>("--max-length") { Description = "Max tokens per pair (capped by the model). Env: SIFT_MAX_LENGTH." };
         var noBatching = new Option<bool>("--no-dynamic-batching") { Description = "Run each request on its own instead of mixing concurrent requests in batches (for comparison). Env: SIFT_DYNAMIC_BATCHING=false." };
@@ -40,7 +41,7 @@ internal static class ServeCommand
         var cmd = new Command("serve", "Serve cross-encoder reranking over HTTP (Hugging Face TEI /rerank, Cohere and Jina /v1/rerank and /v2/rerank, /search with --index).")
         {
             model, index, host, port, maxBatchTokens, maxBatchRequests, batchWorkers, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
-            maxLength, noBatching, shutdown, longDocs, stride, maxChunks, config,
+            maxLength, device, noBatching, shutdown, longDocs, stride, maxChunks, config,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -59,6 +60,7 @@ internal static class ServeCommand
             if (pr.GetValue(apiKey) is { } key) options = options with { ApiKey = key };
             if (pr.GetValue(precision) is { } prec) options = options with { Precision = ServerOptions.ParsePrecision(prec, "--precision: ") };
             if (pr.GetValue(threads) is { } t) options = options with { Threads = t };
+            if (pr.GetValue(device) is { } d) options = options with { Device = ServerOptions.ParseDevice(d, "--device: ") };
             if (pr.GetValue(maxLength) is { } ml) options = options with { MaxLength = ml };
             if (pr.GetValue(longDocs) is { } ld) options = options with { LongDocs = ld.Trim().ToLowerInvariant() == "chunk" ? LongDocumentStrategy.Chunk : ld.Trim().ToLowerInvariant() == "truncate" ? LongDocumentStrategy.Truncate : throw new SiftException($"--long-docs must be truncate or chunk (got '{ld}').") };
             if (pr.GetValue(stride) is { } st) options = options with { Stride = st };

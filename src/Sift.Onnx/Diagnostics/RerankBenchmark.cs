@@ -22,6 +22,9 @@ public sealed record BenchReport
     [JsonPropertyName("threads")] public int Threads { get; init; }
     [JsonPropertyName("concurrent_batches")] public int ConcurrentBatches { get; init; } = 1;
     [JsonPropertyName("attention")] public string Attention { get; init; } = "";
+    [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
+    [JsonPropertyName("max_batch_tokens")] public int? MaxBatchTokens { get; init; }
+    [JsonPropertyName("io_binding")] public bool IoBinding { get; init; }
     [JsonPropertyName("queries")] public int Queries { get; init; }
     [JsonPropertyName("pairs")] public long Pairs { get; init; }
     [JsonPropertyName("tokens")] public long Tokens { get; init; }
@@ -88,6 +91,9 @@ public static class RerankBenchmark
             Threads = encoder.Options.IntraOpThreads * encoder.Options.ConcurrentBatches,
             ConcurrentBatches = encoder.Options.ConcurrentBatches,
             Attention = encoder.AttentionPath,
+            Device = encoder.Device.ToString(),
+            MaxBatchTokens = encoder.Options.MaxBatchTokens,
+            IoBinding = encoder.UsesIoBinding,
             Queries = queries.Count,
             Pairs = stats.Pairs,
             Tokens = stats.Tokens,
@@ -141,12 +147,14 @@ public static class RerankBenchmark
     }
 }
 
-/// <summary>How far int8 scores are from fp32 scores on the same pairs.</summary>
+/// <summary>How far a candidate's scores (int8, fp16, another device) are from a reference's (fp32) on the same pairs.</summary>
 /// <param name="Pairs">Pairs compared.</param>
 /// <param name="Spearman">Spearman rank correlation over all pairs pooled.</param>
 /// <param name="MeanPerQuerySpearman">Mean of per-query Spearman correlations (what changes a ranking).</param>
 /// <param name="MaxAbsDiff">Largest absolute logit difference.</param>
-public sealed record PrecisionAgreement(long Pairs, double Spearman, double MeanPerQuerySpearman, double MaxAbsDiff);
+/// <param name="Reference">What the reference ran as (e.g. <c>fp32@cpu</c>).</param>
+/// <param name="Candidate">What the candidate ran as (e.g. <c>fp16@cuda:0</c>).</param>
+public sealed record PrecisionAgreement(long Pairs, double Spearman, double MeanPerQuerySpearman, double MaxAbsDiff, string Reference = "", string Candidate = "");
 
 /// <summary>Memory over many rerank calls: a leak shows as growth after warm-up.</summary>
 public sealed record SoakReport(int Calls, double StartWorkingSetMb, double EndWorkingSetMb, double PeakWorkingSetMb, double ManagedHeapStartMb, double ManagedHeapEndMb, double Seconds);

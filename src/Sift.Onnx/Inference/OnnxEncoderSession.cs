@@ -26,6 +26,8 @@ internal sealed class OnnxEncoderSession : IDisposable
     private readonly string _outputName;
     private readonly int _kernelThreads;
     private readonly List<string>[] _releaseAt = [];
+    private readonly OrtMemoryInfo? _ioMemory;
+    private readonly OrtAllocator? _ioAllocator;
 
     /// <summary>Registers a process-wide CPU arena with ONNX Runtime once; false when this build of ONNX Runtime refuses.</summary>
     private static readonly Lazy<bool> SharedArena = new(() =>
@@ -45,13 +47,24 @@ internal sealed class OnnxEncoderSession : IDisposable
     private long _attentionTicks;
     private long _geluTicks;
 
-    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null, bool hostAttention = false, bool hostGelu = false, bool firstTokenTail = false)
+    /// <param name="fp16">The graph is a float16 conversion: Sift's float32 kernels cannot take part.</param>
+    /// <param name="device">CPU, or CUDA (the CUDA provider is appended; Sift's CPU kernels are off).</param>
+    /// <param name="ioBinding">Run through IO binding (null: only on CUDA).</param>
+    public OnnxEncoderSession(string onnxPath, int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string preferredOutput, string? profilePrefix = null, IReadOnlyDictionary<string, string>? configEntries = null, bool hostAttention = false, bool hostGelu = false, bool firstTokenTail = false,
+        ExecutionDevice device = default, bool fp16 = false, bool? ioBinding = null)
     {
         _kernelThreads = intraOpThreads > 0 ? intraOpThreads : Environment.ProcessorCount;
+        Device = device;
         string[] graphInputs;
         string[] graphOutputs;
         string why = "";
-        if (hostAttention && AttentionKernel.IsSupported && TrySplit(onnxPath, hostGelu, out var loadable, out why))
+        // The host kernels and the graph cut work on float32 tensors in CPU memory: with CUDA every cut would be a
+        // device round trip, and an fp16 graph has no float32 tensors to hand them.
+        var hostOff = device.IsCuda ? $"on {device}{(fp16 ? ", fp16" : "")}; Sift's attention/GELU kernels and first-token cut are CPU fp32 optimisations, off"
+            : !hostAttention ? "host attention off"
+            : fp16 ? "fp16 graph; Sift's attention/GELU kernels and first-token cut are fp32-only, off"
+            : null;
+        if (hostOff is null && AttentionKernel.IsSupported && TrySplit(onnxPath, hostGelu, out var loadable, out why))
         {
             _split = loadable!.Graph;
             _tail = firstTokenTail ? _split.FirstTokenTail : null;
@@ -83,17 +96,21 @@ internal sealed class OnnxEncoderSession : IDisposable
         }
         else
         {
-            HostAttentionStatus = !hostAttention ? "ONNX Runtime (host attention off)"
+            HostAttentionStatus = hostOff is not null ? $"ONNX Runtime ({hostOff})"
                 : !AttentionKernel.IsSupported ? "ONNX Runtime (no AVX-512 on this CPU)"
                 : $"ONNX Runtime ({why})";
-            using var options = CreateOptions(intraOpThreads, optimization, optimizedModelCachePath, profilePrefix, configEntries);
+            using var options = CreateOptions(intraOpThreads, optimization, optimizedModelCachePath, profilePrefix, configEntries, device);
             try
             {
                 _sessions = [new InferenceSession(onnxPath, options)];
             }
             catch (OnnxRuntimeException ex)
             {
-                throw LoadError(onnxPath, ex);
+                throw device.IsCuda ? CudaProvider.SessionError(device, onnxPath, ex) : LoadError(onnxPath, ex);
+            }
+            if (ioBinding ?? device.IsCuda)
+            {
+                (_ioMemory, _ioAllocator) = BindingMemory(_sessions[0], device);
             }
             graphInputs = [.. _sessions[0].InputMetadata.Keys];
             graphOutputs = [.. _sessions[0].OutputMetadata.Keys];
@@ -111,6 +128,12 @@ internal sealed class OnnxEncoderSession : IDisposable
         _outputName = graphOutputs.Contains(preferredOutput) ? preferredOutput : graphOutputs[0];
         OutputName = _outputName;
     }
+
+    /// <summary>Where the session runs.</summary>
+    public ExecutionDevice Device { get; }
+
+    /// <summary>Whether batches go through IO binding (<see cref="RunBound"/>).</summary>
+    public bool UsesIoBinding => _ioAllocator is not null;
 
     /// <summary>Whether the model declares a <c>token_type_ids</c> input (BERT does; RoBERTa/XLM-R do not).</summary>
     public bool HasTokenTypeIds { get; }
@@ -141,7 +164,7 @@ internal sealed class OnnxEncoderSession : IDisposable
         return entries;
     }
 
-    private static SessionOptions CreateOptions(int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string? profilePrefix, IReadOnlyDictionary<string, string>? configEntries)
+    private static SessionOptions CreateOptions(int intraOpThreads, GraphOptimizationLevel optimization, string? optimizedModelCachePath, string? profilePrefix, IReadOnlyDictionary<string, string>? configEntries, ExecutionDevice device = default)
     {
         var options = new SessionOptions
         {
@@ -154,7 +177,8 @@ internal sealed class OnnxEncoderSession : IDisposable
         // residual Add + LayerNorm gets fused into it) it took 1.44 ms per call against 0.14 ms for the unfused
         // LayerNormalization it replaces (profiled with `sift bench --profile`), ~13% of int8 latency. The fusion
         // changes no results, so keeping it off costs nothing; a caller's own value for this key wins.
-        entries.TryAdd(DisabledOptimizersKey, "SkipLayerNormFusion");
+        // On CUDA the fused kernel is the fast one: the workaround is CPU-only.
+        if (!device.IsCuda) entries.TryAdd(DisabledOptimizersKey, "SkipLayerNormFusion");
         foreach (var (key, value) in entries)
         {
             options.AddSessionConfigEntry(key, value);
@@ -170,7 +194,42 @@ internal sealed class OnnxEncoderSession : IDisposable
         {
             options.OptimizedModelFilePath = optimizedModelCachePath;
         }
+        if (device.IsCuda)
+        {
+            try
+            {
+                CudaProvider.Append(options, device);
+            }
+            catch
+            {
+                options.Dispose();
+                throw;
+            }
+        }
         return options;
+    }
+
+    /// <summary>
+    /// Memory that IO-bound inputs are written into and outputs copied back to: on CUDA pinned host memory (the copies to
+    /// and from the GPU run at full speed, without a staging buffer), on CPU ONNX Runtime's own allocator.
+    /// </summary>
+    private static (OrtMemoryInfo Memory, OrtAllocator Allocator) BindingMemory(InferenceSession session, ExecutionDevice device)
+    {
+        // ONNX Runtime versions have registered the pinned allocator under the GPU's index or under 0: try both.
+        foreach (var id in device.IsCuda ? new[] { device.Index, 0 }.Distinct() : [])
+        {
+            var pinned = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, id, OrtMemType.CpuOutput);
+            try
+            {
+                return (pinned, new OrtAllocator(session, pinned));
+            }
+            catch (OnnxRuntimeException)
+            {
+                pinned.Dispose();
+            }
+        }
+        // No pinned allocator (or the CPU): ordinary host memory, which CUDA copies through a staging buffer.
+        return (OrtMemoryInfo.DefaultInstance, OrtAllocator.DefaultInstance);
     }
 
     private static SiftException LoadError(string onnxPath, OnnxRuntimeException ex) => new(
@@ -211,6 +270,10 @@ internal sealed class OnnxEncoderSession : IDisposable
         {
             seq = Math.Max(seq, e.Length);
         }
+        if (_ioAllocator is not null)
+        {
+            return RunBound(batch, padTokenId, seq);
+        }
         var n = b * seq;
         var pool = ArrayPool<long>.Shared;
         var ids = pool.Rent(n);
@@ -218,21 +281,7 @@ internal sealed class OnnxEncoderSession : IDisposable
         var types = HasTokenTypeIds ? pool.Rent(n) : null;
         try
         {
-            for (var i = 0; i < b; i++)
-            {
-                var e = batch[i];
-                var row = i * seq;
-                for (var t = 0; t < seq; t++)
-                {
-                    var real = t < e.Length;
-                    ids[row + t] = real ? e.InputIds[t] : padTokenId;
-                    mask[row + t] = real ? 1 : 0;
-                    if (types is not null)
-                    {
-                        types[row + t] = real ? e.TypeIds[t] : 0;
-                    }
-                }
-            }
+            Fill(batch, padTokenId, seq, ids, mask, types);
 
             long[] shape = [b, seq];
             using var idsValue = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, ids.AsMemory(0, n), shape);
@@ -258,6 +307,61 @@ internal sealed class OnnxEncoderSession : IDisposable
             {
                 pool.Return(types);
             }
+        }
+    }
+
+    /// <summary>Writes a batch padded to <paramref name="seq"/> tokens into row-major id, mask and (when given) type-id buffers.</summary>
+    private static void Fill(IReadOnlyList<Encoding> batch, int padTokenId, int seq, Span<long> ids, Span<long> mask, Span<long> types)
+    {
+        bool withTypes = !types.IsEmpty;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var e = batch[i];
+            var row = i * seq;
+            for (var t = 0; t < seq; t++)
+            {
+                var real = t < e.Length;
+                ids[row + t] = real ? e.InputIds[t] : padTokenId;
+                mask[row + t] = real ? 1 : 0;
+                if (withTypes)
+                {
+                    types[row + t] = real ? e.TypeIds[t] : 0;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// One batch through IO binding: the inputs are filled in place in ONNX Runtime-allocated tensors (pinned host memory
+    /// on CUDA), the output is bound to the same memory, and only the final logits are copied into a managed array.
+    /// </summary>
+    private (float[] Data, long[] Shape) RunBound(IReadOnlyList<Encoding> batch, int padTokenId, int seq)
+    {
+        long[] shape = [batch.Count, seq];
+        var values = new OrtValue?[_inputNames.Length];
+        try
+        {
+            for (int i = 0; i < values.Length; i++)
+            {
+                values[i] = OrtValue.CreateAllocatedTensorValue(_ioAllocator!, Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Int64, shape);
+            }
+            Fill(batch, padTokenId, seq, values[0]!.GetTensorMutableDataAsSpan<long>(), values[1]!.GetTensorMutableDataAsSpan<long>(),
+                HasTokenTypeIds ? values[2]!.GetTensorMutableDataAsSpan<long>() : default);
+            using var binding = _sessions[0].CreateIoBinding();
+            for (int i = 0; i < values.Length; i++)
+            {
+                binding.BindInput(_inputNames[i], values[i]!);
+            }
+            binding.BindOutputToDevice(_outputName, _ioMemory!);
+            using var runOptions = new RunOptions();
+            _sessions[0].RunWithBinding(runOptions, binding);
+            binding.SynchronizeBoundOutputs();
+            using var outputs = binding.GetOutputValues();
+            return Copy(outputs[0]);
+        }
+        finally
+        {
+            foreach (var v in values) v?.Dispose();
         }
     }
 
@@ -440,6 +544,9 @@ internal sealed class OnnxEncoderSession : IDisposable
 
     public void Dispose()
     {
+        // A pinned allocator belongs to the session: release it first. The CPU defaults are process-wide singletons.
+        if (_ioAllocator is not null && !ReferenceEquals(_ioAllocator, OrtAllocator.DefaultInstance)) _ioAllocator.Dispose();
+        if (_ioMemory is not null && !ReferenceEquals(_ioMemory, OrtMemoryInfo.DefaultInstance)) _ioMemory.Dispose();
         foreach (var s in _sessions ?? [])
         {
             s?.Dispose();

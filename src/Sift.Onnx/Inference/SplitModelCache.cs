@@ -69,7 +69,7 @@ internal static class SplitModelCache
     /// SHA-256 of the file's content, so copies of one model share a cache entry; remembered per (path, size,
     /// modification time) under <c>split/hashes/</c> so a warm start does not re-read 90 MB.
     /// </summary>
-    private static string ContentHash(string onnxPath, string root)
+    internal static string ContentHash(string onnxPath, string root)
     {
         var info = new FileInfo(onnxPath);
         var memo = Path.Combine(root, "hashes", Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(

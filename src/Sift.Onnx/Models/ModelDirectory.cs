@@ -124,6 +124,7 @@ public sealed class ModelDirectory
 
     private static string ResolveOnnx(string root, ModelPrecision precision)
     {
+        // fp16 is made from the fp32 file (see ModelPrecision.Fp16): OnnxPath names the source that is converted.
         string[] candidates = precision == ModelPrecision.Int8
             ? ["onnx/model_quantized.onnx", "model_quantized.onnx", "onnx/model_int8.onnx", "onnx/model_qint8_avx512_vnni.onnx"]
             : ["onnx/model.onnx", "model.onnx"];

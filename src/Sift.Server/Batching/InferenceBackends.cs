@@ -197,26 +197,12 @@ internal sealed class DynamicBatcher : IInferenceBackend
                 continue;
             }
 
-            // Stable length sort across requests: each forward pass pads to a near-equal length.
+            // Stable length sort across requests: each forward pass pads to a near-equal length; the library's token
+            // budget cuts the window into forward passes (the same planner CrossEncoder uses on a GPU).
             var sorted = window.OrderBy(p => p.Encoding.Length).ToList();
-            var start = 0;
-            while (start < sorted.Count)
+            foreach (var (start, end) in TokenBudget.Plan(sorted.Select(p => p.Encoding.Length).ToArray(), _options.MaxBatchTokens, _options.MaxBatchPairs))
             {
-                var end = start;
-                var longest = 0;
-                while (end < sorted.Count)
-                {
-                    var len = Math.Max(longest, sorted[end].Encoding.Length);
-                    var count = end - start + 1;
-                    if (count > 1 && (count > _options.MaxBatchPairs || (long)count * len > _options.MaxBatchTokens))
-                    {
-                        break;
-                    }
-                    longest = len;
-                    end++;
-                }
                 RunBatch(sorted, start, end);
-                start = end;
             }
         }
     }

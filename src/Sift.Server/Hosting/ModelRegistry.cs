@@ -167,8 +167,11 @@ internal sealed class ModelLoaderService : IHostedService
                 var encoder = CrossEncoder.Load(spec.Path, new CrossEncoderOptions
                 {
                     Precision = _options.Precision,
+                    Device = _options.Device,
                     IntraOpThreads = _options.Threads,
                     BatchSize = _options.MaxBatchRequests,
+                    // The batcher already cuts by this budget; on a GPU the encoder keeps to it too instead of its default.
+                    MaxBatchTokens = _options.Device.IsCuda ? _options.MaxBatchTokens : null,
                     MaxLength = _options.MaxLength,
                     LongDocuments = _options.LongDocs,
                     ChunkOverlap = _options.Stride,
@@ -194,8 +197,8 @@ internal sealed class ModelLoaderService : IHostedService
                     _backends.Add(backend);
                 }
                 served.Add(new ServedModel(name, encoder, backend));
-                _logger.LogInformation("Loaded model {Name} from {Path} (max length {MaxLength}, {Labels} label(s), {Precision}, dynamic batching {Batching})",
-                    name, encoder.Model.Root, encoder.MaxLength, encoder.NumLabels, _options.Precision, _options.DynamicBatching ? "on" : "off");
+                _logger.LogInformation("Loaded model {Name} from {Path} (max length {MaxLength}, {Labels} label(s), {Precision}, {Device}, attention: {Attention}, dynamic batching {Batching})",
+                    name, encoder.Model.Root, encoder.MaxLength, encoder.NumLabels, _options.Precision, encoder.Device, encoder.AttentionPath, _options.DynamicBatching ? "on" : "off");
             }
             SearchService? search = null;
             if (_options.IndexPath is { } index)

@@ -164,7 +164,7 @@ internal static class Endpoints
         return TypedResults.Ok(new InfoResponse(
             registry.Models[0].Name,
             null,
-            o.Precision == Onnx.ModelPrecision.Int8 ? "int8" : "float32",
+            o.Precision switch { Onnx.ModelPrecision.Int8 => "int8", Onnx.ModelPrecision.Fp16 => "float16", _ => "float32" },
             new ModelTypeInfo(new RerankerInfo(labels, labels.ToDictionary(kv => kv.Value, kv => int.Parse(kv.Key, CultureInfo.InvariantCulture)))),
             o.MaxConcurrentRequests,
             first.MaxLength,
