@@ -28,6 +28,15 @@ public sealed class Float16Options
         "Exp", "Log", "Range", "CumSum", "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
     };
 
+    /// <summary>
+    /// <see cref="DefaultBlockedOps"/> without LayerNormalization (all its forms) and Softmax: those run in float16, so
+    /// ONNX Runtime's CUDA fusions (SkipLayerNormalization, Attention), which the Casts around float32 islands stop, can
+    /// apply; its CUDA kernels for both accumulate in float32 internally. A GPU throughput option, not the default.
+    /// </summary>
+    public static IReadOnlySet<string> FusableNormsBlockedOps { get; } = DefaultBlockedOps
+        .Except(["LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization", "Softmax"])
+        .ToHashSet(StringComparer.Ordinal);
+
     /// <summary>Operators kept in float32.</summary>
     public IReadOnlySet<string> BlockedOps { get; init; } = DefaultBlockedOps;
 

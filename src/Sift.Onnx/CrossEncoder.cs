@@ -85,7 +85,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         {
             var onnxPath = options.FuseAttention ? FusedModelPath(dir.OnnxPath) : dir.OnnxPath;
             var fp16 = options.Precision == ModelPrecision.Fp16;
-            if (fp16) onnxPath = Float16ModelCache.Load(onnxPath);
+            if (fp16) onnxPath = Float16ModelCache.Load(onnxPath, fp32Norms: options.Fp16Fp32Norms);
             session = new OnnxEncoderSession(onnxPath, options.IntraOpThreads, options.GraphOptimization, options.OptimizedModelCachePath, "logits", options.ProfilePrefix, options.SessionConfig, options.HostAttention && !options.FuseAttention, options.HostGelu, options.ClsOnlyLastLayer,
                 options.Device, fp16, options.IoBinding);
         }

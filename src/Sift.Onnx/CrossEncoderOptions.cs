@@ -53,6 +53,13 @@ public sealed record CrossEncoderOptions
     /// </summary>
     public bool? IoBinding { get; init; }
 
+    /// <summary>
+    /// With fp16: keep LayerNorm and softmax in float32 with Casts around them (default true, the conservative choice).
+    /// False leaves them in float16 so ONNX Runtime's CUDA fusions (SkipLayerNormalization, Attention) apply; a GPU
+    /// throughput option (benchmarks/gpu/run.sh measures both; `sift bench --fp16-fusable-norms`).
+    /// </summary>
+    public bool Fp16Fp32Norms { get; init; } = true;
+
     /// <summary>Score activation; <see cref="ScoreActivation.Default"/> uses what the model declares.</summary>
     public ScoreActivation Activation { get; init; } = ScoreActivation.Default;
 

@@ -50,6 +50,21 @@ public class Float16ConversionTests
     }
 
     [Fact]
+    public void FusableNormsVariantLeavesNormsAndSoftmaxInFp16()
+    {
+        var model = OnnxModelIO.Load(Path.Combine(TestPaths.Fixture("ce-bert-tiny"), "onnx", "model.onnx"));
+        OnnxGraphOptimizer.ConvertToFloat16(model, new Float16Options { BlockedOps = Float16Options.FusableNormsBlockedOps });
+        var types = OnnxGraphOptimizer.InferFloat16ElementTypes(model.Graph);
+        var norms = model.Graph.Node.Where(n => n.OpType is "LayerNormalization" or "Softmax").ToList();
+        Assert.NotEmpty(norms);
+        // The head after the last LayerNorm still reads fp32; every other norm and softmax reads fp16.
+        Assert.All(norms.SkipLast(1), n => Assert.Equal(F16, types[n.Input[0]]));
+        Assert.All(model.Graph.Output, o => Assert.Equal(F32, types[o.Name]));
+        using var session = new InferenceSession(model.ToByteArray());
+        Assert.Single(session.OutputMetadata);
+    }
+
+    [Fact]
     public void HandWrittenLayerNormStaysFp32WithItsEpsilon()
     {
         var model = DecomposedLayerNormModel();

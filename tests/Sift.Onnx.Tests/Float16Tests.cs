@@ -39,6 +39,18 @@ public class Float16Tests
     }
 
     [Fact]
+    public void FusableNormsVariantRanksLikeFp32()
+    {
+        var expected = References.Logits("ce-bert-tiny", "ort_fp32_logits");
+        var pairs = References.Pairs;
+        using var fp16 = CrossEncoder.Load(TestPaths.Fixture("ce-bert-tiny"), new CrossEncoderOptions { Precision = ModelPrecision.Fp16, Fp16Fp32Norms = false });
+        var actual = fp16.PredictLogits(pairs);
+        var rho = QualityChecks.Spearman(expected.Select(l => (double)l[0]).ToArray(), actual.Select(l => (double)l[0]).ToArray());
+        var maxDiff = expected.Zip(actual, (e, a) => Math.Abs(e[0] - a[0])).Max();
+        Assert.True(rho >= 0.99 && maxDiff <= 5e-2, $"Spearman {rho}, max |fp16 - fp32| {maxDiff}");
+    }
+
+    [Fact]
     public void Fp16EmbeddingsAgreeWithFp32()
     {
         var texts = References.Pairs.Select(p => p.Document).Take(40).ToArray();

@@ -33,6 +33,7 @@ internal static class BenchCommand
         var device = CliCommon.DeviceOption();
         var maxBatchTokens = CliCommon.MaxBatchTokensOption();
         var ioBinding = new Option<bool?>("--io-binding") { Description = "Feed ONNX Runtime through IO binding (true/false; default: on for CUDA only)." };
+        var fusableNorms = new Option<bool>("--fp16-fusable-norms") { Description = "With --precision fp16: leave LayerNorm and softmax in fp16 so ONNX Runtime's CUDA fusions apply (default: fp32 with Casts)." };
         var referenceDevice = new Option<ExecutionDevice>("--reference-device")
         {
             Description = "With --agreement: where the fp32 reference runs (default cpu). The candidate is --precision on --device; fp32 on the reference device compares against int8.",
@@ -43,7 +44,7 @@ internal static class BenchCommand
         var cmd = new Command("bench", "Measure reranking latency (p50/p95 per query), throughput, padding waste and where time goes.")
         {
             model, candidates, queries, warmup, precision, batchSize, threads, maxLength, noSort, format, profile, concurrent, ortConfig, agreement, soak, soakDocs, fuse, noHostAttention, onnxGelu, fullLastLayer,
-            device, maxBatchTokens, ioBinding, referenceDevice,
+            device, maxBatchTokens, ioBinding, referenceDevice, fusableNorms,
         };
         cmd.Subcommands.Add(BenchEmbedCommand.Create());
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
@@ -61,6 +62,7 @@ internal static class BenchCommand
                 Device = pr.GetValue(device),
                 MaxBatchTokens = pr.GetValue(maxBatchTokens),
                 IoBinding = pr.GetValue(ioBinding),
+                Fp16Fp32Norms = !pr.GetValue(fusableNorms),
                 BatchSize = CliCommon.BatchSize(pr, batchSize, pr.GetValue(device)),
                 IntraOpThreads = pr.GetValue(threads),
                 MaxLength = pr.GetValue(maxLength),

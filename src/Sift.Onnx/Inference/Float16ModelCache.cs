@@ -17,13 +17,16 @@ internal static class Float16ModelCache
 
     private const int MaxEntries = 8;
 
-    public static string Load(string onnxPath, string? cacheRoot = null)
+    /// <param name="fp32Norms">Keep LayerNorm and softmax in float32 (the default conversion), or leave them float16
+    /// (<see cref="Float16Options.FusableNormsBlockedOps"/>); each variant is its own cache entry.</param>
+    public static string Load(string onnxPath, string? cacheRoot = null, bool fp32Norms = true)
     {
         var root = Path.Combine(cacheRoot ?? ModelLocator.CacheRoot, "fp16");
         string cached;
         try
         {
-            var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{SplitModelCache.ContentHash(onnxPath, root)}|v{FormatVersion}")))[..20];
+            var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(
+                $"{SplitModelCache.ContentHash(onnxPath, root)}|v{FormatVersion}{(fp32Norms ? "" : "|fusable-norms")}")))[..20];
             cached = Path.Combine(root, key + ".onnx");
             if (File.Exists(cached))
             {
@@ -37,16 +40,17 @@ internal static class Float16ModelCache
         {
             cached = Path.Combine(Path.GetTempPath(), $"sift-fp16-{Environment.ProcessId}-{Guid.NewGuid():N}.onnx");
         }
-        Convert16(onnxPath, cached);
+        Convert16(onnxPath, cached, fp32Norms);
         return cached;
     }
 
-    private static void Convert16(string onnxPath, string target)
+    private static void Convert16(string onnxPath, string target, bool fp32Norms)
     {
         try
         {
             // OnnxModelIO.Save writes a temporary file and moves it into place: a reader never sees half a model.
-            OnnxGraphOptimizer.ConvertToFloat16(onnxPath, target);
+            OnnxGraphOptimizer.ConvertToFloat16(onnxPath, target,
+                new Float16Options { BlockedOps = fp32Norms ? Float16Options.DefaultBlockedOps : Float16Options.FusableNormsBlockedOps });
         }
         catch (NotSupportedException ex)
         {
