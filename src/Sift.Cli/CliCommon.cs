@@ -131,6 +131,12 @@ internal static class CliCommon
 }
 
 /// <summary>Progress display helpers.</summary>
+/// <summary>Reports synchronously on the caller's thread (Progress&lt;T&gt; posts to the thread pool and can reorder).</summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
+
 internal static class CliProgress
 {
     /// <summary>

@@ -69,6 +69,7 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
 {
     private readonly OnnxEncoderSession _session;
     private readonly BiEncoderOptions _options;
+    private readonly int _concurrency; // batches side by side: resolved once at load, not per call
     private readonly EmbeddingGeneratorMetadata _metadata;
 
     private BiEncoder(ModelDirectory model, HfTokenizer tokenizer, OnnxEncoderSession session, BiEncoderOptions options,
@@ -78,6 +79,8 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         Tokenizer = tokenizer;
         _session = session;
         _options = options;
+        // One GPU runs one batch at a time; on the CPU, batches side by side.
+        _concurrency = options.Device.IsCuda ? 1 : options.ResolveThreading().Concurrent;
         Pooling = pooling;
         Normalize = normalize;
         MaxLength = maxLength;
@@ -183,8 +186,7 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
             Dimension = hidden;
         }
 
-        // One GPU runs one batch at a time; on the CPU, batches side by side.
-        var concurrency = _options.Device.IsCuda ? 1 : _options.ResolveThreading().Concurrent;
+        var concurrency = _concurrency;
         if (concurrency <= 1 || bounds.Count == 1)
         {
             foreach (var range in bounds) RunBatch(range);

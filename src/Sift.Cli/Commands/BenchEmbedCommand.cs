@@ -95,9 +95,4 @@ internal static class BenchEmbedCommand
         }));
         return cmd;
     }
-
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }

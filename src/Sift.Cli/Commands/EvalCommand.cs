@@ -96,7 +96,7 @@ internal static class EvalCommand
             await CliProgress.RunAsync(async add =>
             {
                 var tasks = new Dictionary<string, ProgressTask?>();
-                var sink = new Sink(p =>
+                var sink = new SyncProgress<EvalProgress>(p =>
                 {
                     if (!tasks.TryGetValue(p.Stage, out var t)) tasks[p.Stage] = t = add(Markup.Escape(p.Stage), Math.Max(1, p.Total));
                     t?.Value = p.Done;
@@ -169,10 +169,5 @@ internal static class EvalCommand
         if (File.Exists(Path.Combine(dir, "CISI.ALL"))) return SmartLoader.LoadCisi(dir);
         if (!Directory.Exists(dir)) throw new SiftException($"Dataset folder not found: '{dir}'.");
         throw new SiftException($"{dir}: not a recognised dataset (expected BEIR corpus.jsonl + queries.jsonl + qrels/, Cranfield cran.all.1400, or CISI CISI.ALL).");
-    }
-
-    private sealed class Sink(Action<EvalProgress> report) : IProgress<EvalProgress>
-    {
-        public void Report(EvalProgress value) => report(value);
     }
 }

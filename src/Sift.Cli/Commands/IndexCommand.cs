@@ -62,7 +62,7 @@ internal static class IndexCommand
                     var reading = add("reading corpus", 1);
                     var embedding = embedder is null ? null : add("embedding", 1);
                     CorpusProgress? last = null;
-                    var progress = new CorpusProgressSink(p =>
+                    var progress = new SyncProgress<CorpusProgress>(p =>
                     {
                         last = p;
                         if (reading is null) return;
@@ -99,15 +99,5 @@ internal static class IndexCommand
             return 0;
         }));
         return cmd;
-    }
-
-    private sealed class CorpusProgressSink(Action<CorpusProgress> report) : IProgress<CorpusProgress>
-    {
-        public void Report(CorpusProgress value) => report(value);
-    }
-
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

@@ -160,10 +160,4 @@ internal static class ModelCommand
         }));
         return cmd;
     }
-
-    /// <summary>Reports synchronously on the caller's thread (Progress&lt;T&gt; posts to the thread pool and can reorder).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
