@@ -37,12 +37,14 @@ internal static class TrainCommand
         var every = new Option<int>("--checkpoint-every") { Description = "Optimizer steps between checkpoints.", DefaultValueFactory = _ => 25 };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Stop after N optimizer steps (smoke runs, speed measurements)." };
         var maxMinutes = new Option<double?>("--max-minutes") { Description = "Stop training after this many minutes (then evaluate, keep the best, export)." };
+        var mine = new Option<MiningSource>("--mine") { Description = "First stage that mines hard negatives and gives the dev split its candidates: bm25, dense or hybrid (BM25 + dense, RRF).", DefaultValueFactory = _ => MiningSource.Bm25 };
+        var mineModel = new Option<string?>("--mine-model") { Description = "Bi-encoder for --mine dense/hybrid (default: the base model, e.g. all-MiniLM-L6-v2)." };
         var overwrite = new Option<bool>("--overwrite") { Description = "Discard an existing checkpoint in --out instead of resuming from it." };
 
-        var cmd = new Command("train", "Fine-tune a cross-encoder (BERT family) with BM25 hard negatives; resumes from --out's checkpoint after a kill.")
+        var cmd = new Command("train", "Fine-tune a cross-encoder (BERT family) with hard negatives mined by BM25, dense or hybrid retrieval; resumes from --out's checkpoint after a kill.")
         {
             baseModel, data, output, split, loss, negatives, maxLength, epochs, batch, micro, lr, warmup, wd, clip, seed, threads,
-            devFraction, devTopK, rangeMin, rangeMax, pool, margin, ratio, index, every, maxSteps, maxMinutes, overwrite,
+            devFraction, devTopK, rangeMin, rangeMax, pool, margin, ratio, index, mine, mineModel, every, maxSteps, maxMinutes, overwrite,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -58,7 +60,8 @@ internal static class TrainCommand
                 DevTopK = pr.GetValue(devTopK),
                 IndexDir = pr.GetValue(index),
                 Overwrite = pr.GetValue(overwrite),
-                Mining = new MiningOptions { RangeMin = pr.GetValue(rangeMin), RangeMax = pr.GetValue(rangeMax), PoolSize = pr.GetValue(pool), Margin = pr.GetValue(margin), MaxScoreRatio = pr.GetValue(ratio) },
+                MineModel = pr.GetValue(mineModel) is { } mm ? Sift.Onnx.ModelLocator.Resolve(mm) : null,
+                Mining = new MiningOptions { Source = pr.GetValue(mine), RangeMin = pr.GetValue(rangeMin), RangeMax = pr.GetValue(rangeMax), PoolSize = pr.GetValue(pool), Margin = pr.GetValue(margin), MaxScoreRatio = pr.GetValue(ratio) },
                 Train = new TrainOptions
                 {
                     Loss = pr.GetValue(loss), Negatives = pr.GetValue(negatives), MaxLength = pr.GetValue(maxLength), Epochs = pr.GetValue(epochs),

@@ -19,7 +19,9 @@ public sealed record RecipeOptions
     public int DevTopK { get; init; } = 50;
     public MiningOptions Mining { get; init; } = new();
     public TrainOptions Train { get; init; } = new();
-    /// <summary>Where the BM25 index for mining lives (built once, reused).</summary>
+    /// <summary>Bi-encoder for dense or hybrid mining (Mining.Source); by default the base model when it is a sentence-transformers bi-encoder.</summary>
+    public string? MineModel { get; init; }
+    /// <summary>Where the index for mining lives (built once, reused).</summary>
     public string? IndexDir { get; init; }
     public bool Overwrite { get; init; }
     /// <summary>The command line, recorded in the model card so the model can be rebuilt.</summary>
@@ -39,8 +41,9 @@ public static class TrainRecipe
         TrainingSet data;
         if (Directory.Exists(r.Data))
         {
-            var indexDir = r.IndexDir ?? Path.Combine(r.OutDir, "bm25-index");
-            data = TrainingData.FromBeir(r.Data, indexDir, r.Mining, r.DevFraction, r.DevTopK, r.Train.Seed, r.Split, log);
+            var indexDir = r.IndexDir ?? Path.Combine(r.OutDir, r.Mining.Source == MiningSource.Bm25 ? "bm25-index" : "hybrid-index");
+            using var embedder = r.Mining.Source == MiningSource.Bm25 ? null : Sift.Onnx.BiEncoder.Load(r.MineModel ?? r.BaseModel);
+            data = TrainingData.FromBeir(r.Data, indexDir, r.Mining, r.DevFraction, r.DevTopK, r.Train.Seed, r.Split, log, embedder);
         }
         else data = TrainingData.FromJsonl(r.Data, r.DevFraction, r.Train.Seed);
         log(data.Description);

@@ -11,9 +11,17 @@ public sealed record TrainGroup(string QueryId, string Query, string Positive, I
 /// <summary>A dev query: its text, the first stage's candidates (document id, text, score) and its qrels.</summary>
 public sealed record DevQuery(string Id, string Text, IReadOnlyList<(string DocId, string Text, float Score)> Candidates);
 
+/// <summary>Which first stage mines the negatives (and gives the dev split its candidates).</summary>
+public enum MiningSource { Bm25, Dense, Hybrid }
+
 /// <summary>Options of hard-negative mining, after sentence-transformers' <c>mine_hard_negatives</c>.</summary>
 public sealed record MiningOptions
 {
+    /// <summary>
+    /// First stage the negatives come from. Hybrid matters when the model will rerank hybrid candidates: BM25-only
+    /// negatives never show it the semantically close but wrong documents a dense retriever brings in.
+    /// </summary>
+    public MiningSource Source { get; init; } = MiningSource.Bm25;
     /// <summary>Negatives kept per (query, positive): the pool sampled from each epoch.</summary>
     public int PoolSize { get; init; } = 30;
     /// <summary>Only candidates ranked in [RangeMin, RangeMax] (1-based) by the first stage are eligible.</summary>
@@ -37,8 +45,11 @@ public static class TrainingData
     /// BEIR train split: queries of qrels/train.tsv, a fraction held out as dev (by seeded shuffle of query ids),
     /// hard negatives mined by BM25 over the corpus for the rest. The test split is never read.
     /// </summary>
-    public static TrainingSet FromBeir(string folder, string indexDir, MiningOptions mining, double devFraction, int devTopK, int seed, string split = "train", Action<string>? log = null)
+    public static TrainingSet FromBeir(string folder, string indexDir, MiningOptions mining, double devFraction, int devTopK, int seed, string split = "train", Action<string>? log = null,
+        Sift.Onnx.BiEncoder? embedder = null)
     {
+        if (mining.Source != MiningSource.Bm25 && embedder is null)
+            throw new ArgumentException($"Mining with the {mining.Source.ToString().ToLowerInvariant()} first stage needs a bi-encoder (sift train --mine-model).", nameof(embedder));
         var ds = BeirLoader.Load(folder, split);
         var byId = ds.Documents.ToDictionary(d => d.Id!, d => d.Text, StringComparer.Ordinal);
         var ids = ds.Queries.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
@@ -46,9 +57,14 @@ public static class TrainingData
         int nDev = (int)Math.Round(ids.Count * devFraction);
         var devIds = ids.Take(nDev).ToHashSet(StringComparer.Ordinal);
 
-        using var index = OpenIndex(indexDir, ds, log);
+        using var index = OpenIndex(indexDir, ds, mining.Source == MiningSource.Bm25 ? null : embedder, log);
         int depth = Math.Max(mining.RangeMax, devTopK);
-        var bm25 = index.Bm25();
+        IRetriever stage = mining.Source switch
+        {
+            MiningSource.Bm25 => index.Bm25(),
+            MiningSource.Dense => index.Dense(embedder!, embedder!.QueryPrompt),
+            _ => index.Hybrid(embedder!, null, embedder!.QueryPrompt),
+        };
         var groups = new List<TrainGroup>();
         var dev = new List<DevQuery>();
         var devQrels = new Qrels();
@@ -58,7 +74,7 @@ public static class TrainingData
             var q = ds.Queries[qid];
             var judged = ds.Qrels.For(qid);
             var positives = judged.Where(kv => kv.Value > 0).Select(kv => kv.Key).Where(byId.ContainsKey).ToList();
-            var hits = bm25.RetrieveAsync(q, depth).GetAwaiter().GetResult();
+            var hits = stage.RetrieveAsync(q, depth).GetAwaiter().GetResult();
             if (devIds.Contains(qid))
             {
                 foreach (var (d, rel) in judged) devQrels.Add(qid, d, rel);
@@ -70,7 +86,7 @@ public static class TrainingData
             foreach (var p in positives)
                 groups.Add(new TrainGroup(qid, q, byId[p], negatives.Select(n => byId[n]).ToList()));
         }
-        var desc = $"BEIR {ds.Name} split '{split}': {ids.Count - nDev} train queries ({groups.Count} query-positive groups, {noNeg} without eligible negatives skipped), {nDev} dev queries held out (seed {seed}); BM25 negatives ranks {mining.RangeMin}-{mining.RangeMax}, pool {mining.PoolSize}"
+        var desc = $"BEIR {ds.Name} split '{split}': {ids.Count - nDev} train queries ({groups.Count} query-positive groups, {noNeg} without eligible negatives skipped), {nDev} dev queries held out (seed {seed}); {stage.Name} negatives ranks {mining.RangeMin}-{mining.RangeMax}, pool {mining.PoolSize}"
             + (mining.Margin is { } m ? $", margin {m}" : "") + (mining.MaxScoreRatio is { } r ? $", max score ratio {r}" : "") + ", judged documents excluded";
         return new TrainingSet(groups, dev, devQrels, desc);
     }
@@ -153,12 +169,33 @@ public static class TrainingData
         return new TrainingSet(groups, dev, qrels, $"JSONL {Path.GetFileName(path)}: {groups.Count} groups, {dev.Count} dev queries held out (seed {seed})");
     }
 
-    private static SiftIndex OpenIndex(string dir, EvaluationDataset ds, Action<string>? log)
+    private static SiftIndex OpenIndex(string dir, EvaluationDataset ds, Sift.Onnx.BiEncoder? embedder, Action<string>? log)
     {
-        if (SiftIndex.Exists(dir)) return SiftIndex.Open(dir);
-        log?.Invoke($"indexing {ds.Documents.Count} documents for BM25 into {dir}");
+        if (SiftIndex.Exists(dir))
+        {
+            var existing = SiftIndex.Open(dir);
+            if (existing.Count == ds.Documents.Count && (embedder is null || existing.HasDense)) return existing;
+            existing.Dispose();
+            throw new InvalidOperationException($"{dir} holds an index of another size or without dense vectors; pass another --index or delete it.");
+        }
+        log?.Invoke($"indexing {ds.Documents.Count} documents ({(embedder is null ? "BM25" : "BM25 + dense")}) into {dir}");
         var index = SiftIndex.Create(dir, new SiftIndexOptions { Corpus = ds.Name });
-        index.AddAsync(ds.Documents).GetAwaiter().GetResult();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        long lastLog = 0;
+        index.AddAsync(ds.Documents, new IndexAddOptions
+        {
+            Embedder = embedder,
+            DenseModel = embedder?.Model.OnnxPath,
+            DocumentPrefix = embedder?.DocumentPrompt,
+            // Dense indexing takes minutes on a CPU: a line every ~500 documents with the rate.
+            Progress = log is null || embedder is null ? null : new LogProgress<IndexProgress>(p =>
+            {
+                if (p.Embedded - lastLog < 500 && !p.Completed) return;
+                lastLog = p.Embedded;
+                var rate = p.Embedded / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
+                log($"embedded {p.Embedded}/{ds.Documents.Count} documents, {rate:F1} docs/s, ETA {TimeSpan.FromSeconds((ds.Documents.Count - p.Embedded) / Math.Max(rate, 1e-9)):mm\\:ss}");
+            }),
+        }).GetAwaiter().GetResult();
         return index;
     }
 
@@ -170,4 +207,10 @@ public static class TrainingData
             (list[i], list[j]) = (list[j], list[i]);
         }
     }
+}
+
+/// <summary>Synchronous progress sink (System.Progress posts to the thread pool and reorders lines).</summary>
+internal sealed class LogProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }
