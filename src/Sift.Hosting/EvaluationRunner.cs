@@ -99,6 +99,7 @@ public static class EvaluationRunner
                 throw new SiftException("With --candidates the configurations are 'candidates' and 'candidates+rerank'.");
             }
             queries = list.Queries.ToDictionary(q => q.QueryId, q => q.Query);
+            RequireCommonQueries(queries.Keys, qrels);
             perStage["candidates"] = list.Queries.ToDictionary(q => q.QueryId, q => (IReadOnlyList<Candidate>)q.Candidates.Take(request.TopN).ToArray());
             // The given order with its exact (double) scores, as published baselines evaluate it.
             runs["candidates"] = list.ToRun("candidates");
@@ -197,6 +198,20 @@ public static class EvaluationRunner
             reports.Add(EvaluationReport.From(config.Name, result, request.Dataset?.Name ?? "candidates", t, parameters));
         }
         return new EvalOutcome(reports, runs, indexMs);
+    }
+
+    /// <summary>
+    /// Candidates and qrels that share no query id would evaluate to zeros that look like a real (terrible) result;
+    /// that is always a mismatch of files (another topic set, or ids written differently), so it is an error.
+    /// </summary>
+    private static void RequireCommonQueries(IEnumerable<string> runQueries, Qrels qrels)
+    {
+        var run = runQueries.ToList();
+        if (run.Count == 0)
+            throw new SiftException("The candidate list holds no queries; nothing to evaluate.");
+        if (run.Any(qrels.Contains)) return;
+        static string Sample(IEnumerable<string> ids) => string.Join(", ", ids.Take(3).Select(i => $"'{i}'"));
+        throw new SiftException($"The candidates and the qrels have no query id in common (candidates: {run.Count} queries, e.g. {Sample(run)}; qrels: {qrels.QueryIds.Count()} queries, e.g. {Sample(qrels.QueryIds)}). Pass the qrels of the same topic set, or make the ids match (zero-padding and prefixes count).");
     }
 
     private static async Task<SiftIndex> OpenOrBuildIndexAsync(string dir, EvaluationDataset dataset, BiEncoder? embedder, IProgress<EvalProgress>? progress, CancellationToken ct)

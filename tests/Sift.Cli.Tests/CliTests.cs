@@ -182,6 +182,36 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void EvalRefusesQrelsOfAnotherTopicSetAndCountsQueriesMissingFromTheRun()
+    {
+        var candidates = Path.Combine(Dl19, "retrieve_results_dl19_top100.json");
+        var other = Write("other.qrels", "301 0 FBIS3-1 1\n302 0 FT911-3 2\n");
+        var r = CliRunner.Run("eval", "--candidates", candidates, "--qrels", other);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("no query id in common", r.Stderr);
+        Assert.Contains("'301'", r.Stderr);
+
+        // The real qrels plus one judged query the candidate list lacks: evaluated as 0, and said so.
+        var extended = Write("extended.qrels", File.ReadAllText(Path.Combine(Dl19, "qrels.dl19-passage.txt")) + "999999 0 7 3\n");
+        var r2 = CliRunner.Run("eval", "--candidates", candidates, "--qrels", extended, "--metrics", "ndcg@10", "--format", "json");
+        Assert.True(r2.ExitCode == 0, r2.Stderr);
+        Assert.Contains("1 of 44 judged queries have no results in the run (e.g. 999999); they count as 0", r2.Stderr.ReplaceLineEndings(" ").Replace("  ", " "));
+        Assert.Equal(["999999"], r2.Json.GetProperty("queries_without_results").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(0.5058 * 43 / 44, r2.Json.GetProperty("aggregate").GetProperty("ndcg@10").GetDouble(), 0.0005);
+    }
+
+    [Fact]
+    public void EmptyQueriesAreRefused()
+    {
+        var r = CliRunner.Run("search", "--index", Path.Combine(_tmp, "no-index"), "--query", "");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--query is empty", r.Stderr);
+        var r2 = CliRunner.Run("rerank", "--model", Model, "--query", "  ", "--docs", Write("e.txt", "a document\n"));
+        Assert.NotEqual(0, r2.ExitCode);
+        Assert.Contains("--query is empty", r2.Stderr);
+    }
+
+    [Fact]
     public void EvalRerankingACandidateListWritesRunsAndReport()
     {
         var runs = Path.Combine(_tmp, "runs");

@@ -13,7 +13,7 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var dataset = new Option<DirectoryInfo?>("--dataset") { Description = "BEIR folder (corpus.jsonl, queries.jsonl, qrels/), Cranfield or CISI folder." };
+        var dataset = new Option<DirectoryInfo?>("--dataset") { Description = "BEIR folder (corpus.jsonl, queries.jsonl, qrels/), a Cranfield, CISI or CACM folder (SMART), or a TREC-layout folder (<DOC> documents, <top> topics, qrels)." };
         var split = new Option<string>("--split") { Description = "BEIR qrels split.", DefaultValueFactory = _ => "test" };
         var candidates = new Option<FileInfo?>("--candidates") { Description = "Candidate-list JSON to rerank (e.g. retrieve_results_dl19_top100.json)." };
         var qrels = new Option<FileInfo?>("--qrels") { Description = "TREC or BEIR qrels for --candidates." };
@@ -61,12 +61,13 @@ internal static class EvalCommand
             }
             else if (pr.GetValue(dataset) is { } ds)
             {
-                data = LoadDataset(ds.FullName, pr.GetValue(split)!);
+                data = DatasetLoader.Load(ds.FullName, pr.GetValue(split)!);
+                foreach (var w in data.Warnings) CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
                 stage1 = pr.GetValue(mode).ToString().ToLowerInvariant();
             }
             else
             {
-                throw new SiftException("Pass --dataset DIR (BEIR, Cranfield or CISI) or --candidates FILE --qrels FILE.");
+                throw new SiftException("Pass --dataset DIR (BEIR, Cranfield, CISI, CACM or a TREC-layout folder) or --candidates FILE --qrels FILE.");
             }
 
             var configs = pr.GetValue(compare) is { } spec
@@ -121,6 +122,10 @@ internal static class EvalCommand
                 CliCommon.StdErr.MarkupLine($"[grey]report: {Markup.Escape(files.MarkdownPath)}[/]");
             }
 
+            foreach (var r in outcome.Reports.Where(r => r.QueriesWithoutResults.Count > 0))
+            {
+                CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(r.Configuration)}: {r.QueriesWithoutResults.Count} of {r.QueryCount} judged queries have no results in the run (e.g. {Markup.Escape(string.Join(", ", r.QueriesWithoutResults.Take(3)))}); they count as 0 on every metric.");
+            }
             var primary = outcome.Reports[^1];
             if (pr.GetValue(format) == OutputFormat.Json)
             {
@@ -161,13 +166,4 @@ internal static class EvalCommand
         return cmd;
     }
 
-    /// <summary>Detects the dataset layout from its files.</summary>
-    private static EvaluationDataset LoadDataset(string dir, string split)
-    {
-        if (File.Exists(Path.Combine(dir, "corpus.jsonl"))) return BeirLoader.Load(dir, split);
-        if (File.Exists(Path.Combine(dir, "cran.all.1400"))) return SmartLoader.LoadCranfield(dir);
-        if (File.Exists(Path.Combine(dir, "CISI.ALL"))) return SmartLoader.LoadCisi(dir);
-        if (!Directory.Exists(dir)) throw new SiftException($"Dataset folder not found: '{dir}'.");
-        throw new SiftException($"{dir}: not a recognised dataset (expected BEIR corpus.jsonl + queries.jsonl + qrels/, Cranfield cran.all.1400, or CISI CISI.ALL).");
-    }
 }

@@ -57,6 +57,7 @@ internal static class IndexCommand
             using var idx = SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) });
 
             IndexAddResult result = null!;
+            CorpusProgress? lastRead = null;
             await CliProgress.RunAsync(async add =>
                 {
                     var reading = add("reading corpus", 1);
@@ -64,7 +65,7 @@ internal static class IndexCommand
                     CorpusProgress? last = null;
                     var progress = new SyncProgress<CorpusProgress>(p =>
                     {
-                        last = p;
+                        last = lastRead = p;
                         if (reading is null) return;
                         reading.MaxValue = Math.Max(1, p.TotalBytes);
                         reading.Value = Math.Min(p.BytesRead, reading.MaxValue);
@@ -96,6 +97,7 @@ internal static class IndexCommand
                 $"indexed [bold]{result.Documents:N0}[/] documents ({result.Embedded:N0} embedded{(result.Recovered > 0 ? $", {result.Recovered:N0} of them resumed from an unfinished run" : "")}) in {result.Elapsed.TotalSeconds:0.0} s" +
                 (result.Embedded > result.Recovered && result.EmbeddingTime > TimeSpan.Zero ? $" ({(result.Embedded - result.Recovered) / result.EmbeddingTime.TotalSeconds:N1} docs/s embedding)" : "") + "; " +
                 $"the index at {Markup.Escape(dir)} now holds {result.TotalDocuments:N0}");
+            if (lastRead?.Warning is { } warning) CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
             return 0;
         }));
         return cmd;

@@ -11,6 +11,7 @@ internal static class RerankCommand
     {
         var ce = new CrossEncoderCliOptions();
         var query = new Option<string>("--query", "-q") { Description = "The query text.", Required = true };
+        query.Validators.Add(r => { if (string.IsNullOrWhiteSpace(r.GetValueOrDefault<string>())) r.AddError("--query is empty; give the query text to rerank the documents for."); });
         var docs = new Option<FileInfo>("--docs") { Description = "Documents: JSONL with \"text\" (optional \"id\", other fields kept) or plain text, one per line.", Required = true };
         var topK = new Option<int?>("--top-k", "-k") { Description = "Return at most K results." };
         var threshold = new Option<float?>("--threshold") { Description = "Drop results scoring below this value." };

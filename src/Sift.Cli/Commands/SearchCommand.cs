@@ -13,6 +13,7 @@ internal static class SearchCommand
         var config = new Option<FileInfo?>("--config") { Description = "JSON or YAML settings file (index, mode, top_n, top_k, rerank_model, ...); flags override it." };
         var index = new Option<string?>("--index") { Description = "Index directory built by `sift index`." };
         var query = new Option<string?>("--query", "-q") { Description = "Query text; omit for an interactive prompt (one query per line until EOF)." };
+        query.Validators.Add(r => { if (r.GetValueOrDefault<string?>() is { } v && string.IsNullOrWhiteSpace(v)) r.AddError("--query is empty; give the text to search for, or omit --query for the interactive prompt."); });
         var mode = new Option<RetrievalMode>("--mode") { Description = "First stage: bm25, dense or hybrid.", DefaultValueFactory = _ => RetrievalMode.Bm25 };
         var topN = new Option<int>("--top-n") { Description = "Candidates retrieved for reranking.", DefaultValueFactory = _ => 100 };
         var topK = new Option<int>("--top-k", "-k") { Description = "Results returned.", DefaultValueFactory = _ => 10 };

@@ -37,7 +37,9 @@ public sealed record CorpusOptions
 /// <param name="TotalBytes">Total bytes of all input files.</param>
 /// <param name="CurrentFile">The file being read.</param>
 /// <param name="Completed">True on the final report.</param>
-public sealed record CorpusProgress(long Documents, long Skipped, long BytesRead, long TotalBytes, string? CurrentFile, bool Completed);
+/// <param name="InvalidUtf8">Invalid UTF-8 byte sequences replaced by U+FFFD so far (the text is kept, the count reported).</param>
+/// <param name="Warning">On the final report: what was repaired (invalid UTF-8), to show the user; null when clean.</param>
+public sealed record CorpusProgress(long Documents, long Skipped, long BytesRead, long TotalBytes, string? CurrentFile, bool Completed, long InvalidUtf8 = 0, string? Warning = null);
 
 /// <summary>
 /// Streams documents from a corpus on disk. Reading is lazy: documents are produced one at a time as
@@ -126,11 +128,12 @@ public static class CorpusReader
     {
         state.Begin(path, new FileInfo(path).Length);
         using var stream = OpenRead(path);
-        using var reader = new StreamReader(stream, detectEncodingFromByteOrderMarks: true);
+        using var reader = state.Utf8.Reader(stream);
         var lineNo = 0;
         while (reader.ReadLine() is { } line)
         {
             lineNo++;
+            state.Utf8.EndLine(lineNo, line);
             ct.ThrowIfCancellationRequested();
             if (string.IsNullOrWhiteSpace(line))
             {
@@ -151,7 +154,7 @@ public static class CorpusReader
         }
         catch (JsonException e)
         {
-            throw new SiftException($"{file} line {lineNo} is not valid JSON ({e.Message}); each line must be one JSON object like {{\"_id\": \"d1\", \"title\": \"...\", \"text\": \"...\"}}", e);
+            throw new SiftException($"{file} line {lineNo} is not valid JSON ({JsonErrors.Describe(e)}); each line must be one JSON object like {{\"_id\": \"d1\", \"title\": \"...\", \"text\": \"...\"}}", e);
         }
         using (json)
         {
@@ -207,11 +210,12 @@ public static class CorpusReader
     {
         state.Begin(path, new FileInfo(path).Length);
         using var stream = OpenRead(path);
-        using var reader = new StreamReader(stream, detectEncodingFromByteOrderMarks: true);
+        using var reader = state.Utf8.Reader(stream);
         var lineNo = 0;
         while (reader.ReadLine() is { } line)
         {
             lineNo++;
+            state.Utf8.EndLine(lineNo, line);
             ct.ThrowIfCancellationRequested();
             if (string.IsNullOrWhiteSpace(line))
             {
@@ -231,7 +235,14 @@ public static class CorpusReader
             ct.ThrowIfCancellationRequested();
             var rel = RelativeId(root, file.FullName);
             state.File(file.FullName);
-            var text = File.ReadAllText(file.FullName);
+            string text;
+            var before = state.Utf8.Replaced;
+            using (var reader = state.Utf8.Reader(OpenRead(file.FullName)))
+            {
+                text = reader.ReadToEnd();
+            }
+            state.Utf8.EndUnit();
+            if (state.Utf8.Replaced > before) state.BadFile(rel);
             state.Advance(file.Length);
             if (string.IsNullOrWhiteSpace(text))
             {
@@ -264,10 +275,13 @@ public static class CorpusReader
     private sealed class ProgressState(IProgress<CorpusProgress>? progress)
     {
         private long _skipped, _done, _base, _total;
-        private string? _file;
+        private string? _file, _firstBadFile, _path;
         public long Documents { get; private set; }
+        public Utf8Text Utf8 { get; } = new();
 
-        public void Begin(string file, long total) { _file = file; _total = total; }
+        public void BadFile(string rel) => _firstBadFile ??= rel;
+
+        public void Begin(string file, long total) { _file = _path = file; _total = total; }
         public void Total(long total) => _total = total;
         public void File(string file) => _file = file;
         public void Position(long pos) => _done = _base + pos;
@@ -279,10 +293,11 @@ public static class CorpusReader
             Documents++;
             if (progress is not null && Documents % ProgressEvery == 0)
             {
-                progress.Report(new CorpusProgress(Documents, _skipped, _done, _total, _file, false));
+                progress.Report(new CorpusProgress(Documents, _skipped, _done, _total, _file, false, Utf8.Replaced));
             }
         }
 
-        public void Complete() => progress?.Report(new CorpusProgress(Documents, _skipped, _total, _total, _file, true));
+        public void Complete() => progress?.Report(new CorpusProgress(Documents, _skipped, _total, _total, _file, true, Utf8.Replaced,
+            _firstBadFile is null ? Utf8.Describe(_path ?? "corpus") : Utf8.Describe($"corpus (first: {_firstBadFile})", "file")));
     }
 }

@@ -88,6 +88,8 @@ public sealed class SearchPipeline
     public async Task<SearchResult> SearchAsync(string query, SearchOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
+        // An empty query retrieves nothing and reranks noise; it is always a mistake (an unset variable, a blank line).
+        if (string.IsNullOrWhiteSpace(query)) throw new SiftException("The query is empty; give the text to search for.");
         options ??= _defaults;
         options.Validate(Reranker is not null);
 

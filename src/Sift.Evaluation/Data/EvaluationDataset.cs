@@ -11,4 +11,8 @@ public sealed record EvaluationDataset(
     string Name,
     IReadOnlyList<Document> Documents,
     IReadOnlyDictionary<string, string> Queries,
-    Qrels Qrels);
+    Qrels Qrels)
+{
+    /// <summary>Problems the loader repaired rather than refused (e.g. invalid UTF-8 replaced), to show the user.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}

@@ -31,8 +31,9 @@ public static class BeirLoader
                 : "none (no qrels folder)";
             throw new SiftException($"BEIR qrels for split '{split}' not found: '{qrelsPath}'. Available splits: {available}.");
         }
+        var warnings = new List<string>();
         var qrels = ReadQrels(qrelsPath);
-        var allQueries = ReadQueries(Path.Combine(folder, "queries.jsonl"));
+        var allQueries = ReadQueries(Path.Combine(folder, "queries.jsonl"), warnings);
         IReadOnlyDictionary<string, string> queries = allQueries;
         if (onlyJudgedQueries)
         {
@@ -51,17 +52,17 @@ public static class BeirLoader
             }
             queries = filtered;
         }
-        var corpus = ReadCorpus(Path.Combine(folder, "corpus.jsonl"));
-        return new EvaluationDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder))), corpus, queries, qrels);
+        var corpus = ReadCorpus(Path.Combine(folder, "corpus.jsonl"), warnings);
+        return new EvaluationDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder))), corpus, queries, qrels) { Warnings = warnings };
     }
 
     /// <summary>Reads <c>corpus.jsonl</c>: one JSON object per line with <c>_id</c>, optional <c>title</c>, <c>text</c>.</summary>
-    public static IReadOnlyList<Document> ReadCorpus(string path)
+    public static IReadOnlyList<Document> ReadCorpus(string path, ICollection<string>? warnings = null)
     {
         DataFile.RequireFile(path, "BEIR corpus.jsonl");
         var docs = new List<Document>();
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (n, line) in DataFile.Lines(path))
+        foreach (var (n, line) in DataFile.Lines(path, warnings))
         {
             if (string.IsNullOrWhiteSpace(line))
             {
@@ -92,11 +93,11 @@ public static class BeirLoader
     }
 
     /// <summary>Reads <c>queries.jsonl</c> into query id → text.</summary>
-    public static IReadOnlyDictionary<string, string> ReadQueries(string path)
+    public static IReadOnlyDictionary<string, string> ReadQueries(string path, ICollection<string>? warnings = null)
     {
         DataFile.RequireFile(path, "BEIR queries.jsonl");
         var queries = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (n, line) in DataFile.Lines(path))
+        foreach (var (n, line) in DataFile.Lines(path, warnings))
         {
             if (string.IsNullOrWhiteSpace(line))
             {
@@ -167,7 +168,7 @@ public static class BeirLoader
         }
         catch (JsonException ex)
         {
-            throw DataFile.Error(path, n, $"invalid JSON ({ex.Message})", "Each line of a .jsonl file must be one complete JSON object");
+            throw DataFile.Error(path, n, $"invalid JSON ({JsonErrors.Describe(ex)})", "Each line of a .jsonl file must be one complete JSON object");
         }
     }
 

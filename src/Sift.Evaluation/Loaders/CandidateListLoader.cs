@@ -66,7 +66,7 @@ public static class CandidateListLoader
         catch (JsonException ex)
         {
             var line = ex.LineNumber is { } l ? (int)l + 1 : 0;
-            throw DataFile.Error(path, line, $"invalid JSON ({ex.Message})", "The file must be a JSON array of {\"query\", \"hits\"} objects");
+            throw DataFile.Error(path, line, $"invalid JSON ({JsonErrors.Describe(ex)})", "The file must be a JSON array of {\"query\", \"hits\"} objects");
         }
         using (json)
         {

@@ -14,29 +14,34 @@ internal static class DataFile
     }
 
     /// <summary>Opens a text file, transparently gunzipping when it starts with the gzip magic bytes.</summary>
-    public static TextReader OpenText(string path)
+    public static TextReader OpenText(string path, Utf8Text? utf8 = null)
     {
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         var b1 = stream.ReadByte();
         var b2 = stream.ReadByte();
         stream.Position = 0;
         Stream source = b1 == 0x1f && b2 == 0x8b ? new GZipStream(stream, CompressionMode.Decompress) : stream;
-        return new StreamReader(source, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        return utf8 is null ? new StreamReader(source, System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true) : utf8.Reader(source);
     }
 
     /// <summary>
     /// Yields (1-based line number, line) for every line. <see cref="TextReader.ReadLine"/> already strips
     /// LF, CRLF and lone CR, so files committed with Windows line endings parse the same as Unix ones.
     /// </summary>
-    public static IEnumerable<(int LineNumber, string Line)> Lines(string path)
+    /// <param name="path">The file.</param>
+    /// <param name="warnings">When given, receives one warning if the file held invalid UTF-8 (replaced by U+FFFD, counted).</param>
+    public static IEnumerable<(int LineNumber, string Line)> Lines(string path, ICollection<string>? warnings = null)
     {
-        using var reader = OpenText(path);
+        var utf8 = new Utf8Text();
+        using var reader = OpenText(path, utf8);
         var n = 0;
         while (reader.ReadLine() is { } line)
         {
             n++;
+            utf8.EndLine(n, line);
             yield return (n, line);
         }
+        if (warnings is not null && utf8.Describe(path) is { } w) warnings.Add(w);
     }
 
     public static SiftException Error(string path, int lineNumber, string problem, string fix) =>

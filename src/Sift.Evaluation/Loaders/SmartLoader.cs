@@ -37,7 +37,8 @@ public static partial class SmartLoader
         DataFile.RequireFile(queriesPath, "Cranfield queries (cran.qry)");
         DataFile.RequireFile(qrelsPath, "Cranfield qrels (cranqrel)");
 
-        var documents = ReadDocuments(docsPath);
+        var warnings = new List<string>();
+        var documents = ReadDocuments(docsPath, warnings);
 
         var queries = new Dictionary<string, string>(StringComparer.Ordinal);
         var position = 0;
@@ -78,7 +79,7 @@ public static partial class SmartLoader
             }
             qrels.Add(q.ToString(CultureInfo.InvariantCulture), parts[1], 5 - code);
         }
-        return new EvaluationDataset("cranfield", documents, queries, qrels);
+        return new EvaluationDataset("cranfield", documents, queries, qrels) { Warnings = warnings };
     }
 
     /// <summary>
@@ -98,7 +99,8 @@ public static partial class SmartLoader
         DataFile.RequireFile(queriesPath, "CISI queries (CISI.QRY)");
         DataFile.RequireFile(qrelsPath, "CISI qrels (CISI.REL)");
 
-        var documents = ReadDocuments(docsPath);
+        var warnings = new List<string>();
+        var documents = ReadDocuments(docsPath, warnings);
         var allQueries = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var record in ReadRecords(queriesPath))
         {
@@ -133,7 +135,54 @@ public static partial class SmartLoader
         IReadOnlyDictionary<string, string> queries = onlyJudgedQueries
             ? allQueries.Where(kv => qrels.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal)
             : allQueries;
-        return new EvaluationDataset("cisi", documents, queries, qrels);
+        return new EvaluationDataset("cisi", documents, queries, qrels) { Warnings = warnings };
+    }
+
+    /// <summary>
+    /// Loads CACM from a folder holding <c>cacm.all</c>, <c>query.text</c> and <c>qrels.text</c> (the SMART release).
+    /// <para>Quirks handled: <c>qrels.text</c> writes query ids zero-padded (<c>01 1410 0 0</c>) while <c>query.text</c>
+    /// says <c>.I 1</c>, so query ids are compared as numbers and kept unpadded; most documents have only a title
+    /// (<c>.T</c>, no <c>.W</c>), which then is their text. Only the 52 of 64 queries with judgments are kept.</para>
+    /// </summary>
+    public static EvaluationDataset LoadCacm(string folder)
+    {
+        var docsPath = Path.Combine(folder, "cacm.all");
+        var queriesPath = Path.Combine(folder, "query.text");
+        var qrelsPath = Path.Combine(folder, "qrels.text");
+        DataFile.RequireFile(docsPath, "CACM documents (cacm.all)");
+        DataFile.RequireFile(queriesPath, "CACM queries (query.text)");
+        DataFile.RequireFile(qrelsPath, "CACM qrels (qrels.text)");
+
+        var warnings = new List<string>();
+        var documents = ReadDocuments(docsPath, warnings);
+        var allQueries = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var record in ReadRecords(queriesPath))
+        {
+            var id = Unpad(record.Id) ?? throw DataFile.Error(queriesPath, record.LineNumber, $"query id '{record.Id}' is not a number", "CACM query ids are numbers (.I 1 ... .I 64)");
+            if (!allQueries.TryAdd(id, record.Field('W') ?? record.Field('T') ?? ""))
+            {
+                throw DataFile.Error(queriesPath, record.LineNumber, $"query .I {record.Id} appears twice", "Query numbers must be unique");
+            }
+        }
+        var qrels = new Qrels();
+        foreach (var (n, line) in DataFile.Lines(qrelsPath))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            var parts = DataFile.SplitWhitespace(line);
+            if (parts.Length is < 2 or > 4 || Unpad(parts[0]) is not { } q)
+            {
+                throw DataFile.Error(qrelsPath, n, "expected 'query-id doc-id 0 0' (e.g. '01 1410  0 0')", "Use the qrels.text of the CACM release");
+            }
+            if (!allQueries.ContainsKey(q))
+            {
+                throw DataFile.Error(qrelsPath, n, $"query {parts[0]} is not in query.text", "Use the query.text that belongs with this qrels.text");
+            }
+            qrels.Add(q, Unpad(parts[1]) ?? parts[1], 1);
+        }
+        var queries = allQueries.Where(kv => qrels.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        return new EvaluationDataset("cacm", documents, queries, qrels) { Warnings = warnings };
+
+        static string? Unpad(string id) => int.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v.ToString(CultureInfo.InvariantCulture) : null;
     }
 
     /// <summary>
@@ -141,12 +190,12 @@ public static partial class SmartLoader
     /// (line breaks kept; the title when
     /// <c>.W</c> is empty), authors (<c>.A</c>) and bibliography (<c>.B</c>) into metadata.
     /// </summary>
-    public static IReadOnlyList<Document> ReadDocuments(string path)
+    public static IReadOnlyList<Document> ReadDocuments(string path, ICollection<string>? warnings = null)
     {
         DataFile.RequireFile(path, "SMART document file");
         var docs = new List<Document>();
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var record in ReadRecords(path))
+        foreach (var record in ReadRecords(path, warnings))
         {
             if (!ids.Add(record.Id))
             {
@@ -196,12 +245,12 @@ public static partial class SmartLoader
     }
 
     /// <summary>Splits a SMART file into records. Lines before the first <c>.I</c> are an error.</summary>
-    public static IEnumerable<SmartRecord> ReadRecords(string path)
+    public static IEnumerable<SmartRecord> ReadRecords(string path, ICollection<string>? warnings = null)
     {
         DataFile.RequireFile(path, "SMART file");
         SmartRecord? current = null;
         StringBuilder? field = null;
-        foreach (var (n, line) in DataFile.Lines(path))
+        foreach (var (n, line) in DataFile.Lines(path, warnings))
         {
             var idMatch = IdLine().Match(line);
             if (idMatch.Success)

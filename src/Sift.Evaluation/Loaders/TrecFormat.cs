@@ -90,51 +90,64 @@ public static class TrecFormat
 
     private static Dictionary<string, string> ReadSgmlTopics(string path)
     {
+        // Classic TREC (<num> Number: 301, <title> Topic: …, <desc> Description: …) and the looser files other
+        // collections ship (Terrier's Vaswani/NPL: upper-case tags, "<NUM>1<NUM>", text on the tag's line).
+        // The title is the query; a topic without one uses its description.
         var topics = new Dictionary<string, string>(StringComparer.Ordinal);
         string? num = null;
-        StringBuilder? title = null;
-        var inTitle = false;
+        StringBuilder? title = null, desc = null;
+        StringBuilder? current = null;
         foreach (var (n, raw) in DataFile.Lines(path))
         {
             var line = raw.Trim();
             if (line.StartsWith('<'))
             {
-                inTitle = false;
-                if (line.StartsWith("<num>", StringComparison.OrdinalIgnoreCase))
+                current = null;
+                if (StartsWithTag(line, "num", out var value))
                 {
-                    var value = StripTag(line[5..], "</num>");
                     num = value.StartsWith("Number:", StringComparison.OrdinalIgnoreCase) ? value[7..].Trim() : value;
                 }
-                else if (line.StartsWith("<title>", StringComparison.OrdinalIgnoreCase))
+                else if (StartsWithTag(line, "title", out value))
                 {
-                    var value = StripTag(line[7..], "</title>");
                     title = new StringBuilder(value.StartsWith("Topic:", StringComparison.OrdinalIgnoreCase) ? value[6..].Trim() : value);
-                    inTitle = true;
+                    current = title;
+                }
+                else if (StartsWithTag(line, "desc", out value))
+                {
+                    desc = new StringBuilder(value.StartsWith("Description:", StringComparison.OrdinalIgnoreCase) ? value[12..].Trim() : value);
+                    current = desc;
                 }
                 else if (line.StartsWith("</top>", StringComparison.OrdinalIgnoreCase))
                 {
-                    if (string.IsNullOrEmpty(num) || title is null)
+                    var text = (title is { Length: > 0 } ? title : desc)?.ToString().Trim();
+                    if (string.IsNullOrEmpty(num) || string.IsNullOrEmpty(text))
                     {
-                        throw DataFile.Error(path, n, "a topic ends without <num> or <title>", "Each <top> needs a <num> and a <title>");
+                        throw DataFile.Error(path, n, "a topic ends without <num> or without <title>/<desc> text", "Each <top> needs a <num> and a <title> (or <desc>)");
                     }
-                    if (!topics.TryAdd(num, title.ToString().Trim()))
+                    if (!topics.TryAdd(num, text))
                     {
                         throw DataFile.Error(path, n, $"topic number '{num}' appears twice", "Remove the duplicate topic");
                     }
                     num = null;
-                    title = null;
+                    title = desc = null;
                 }
             }
-            else if (inTitle && line.Length > 0)
+            else if (current is not null && line.Length > 0)
             {
-                // A title may continue on the following lines until the next tag.
-                title!.Append(' ').Append(line);
+                // Title and description may continue on the following lines until the next tag.
+                (current.Length > 0 ? current.Append(' ') : current).Append(line);
             }
         }
         return topics;
 
-        static string StripTag(string s, string closing) =>
-            s.Replace(closing, "", StringComparison.OrdinalIgnoreCase).Trim();
+        // "<num> Number: 301", "<num>301</num>", "<NUM>1<NUM>": the tag's own text with any tags removed.
+        static bool StartsWithTag(string line, string tag, out string value)
+        {
+            value = "";
+            if (!line.StartsWith("<" + tag + ">", StringComparison.OrdinalIgnoreCase)) return false;
+            value = System.Text.RegularExpressions.Regex.Replace(line[(tag.Length + 2)..], "<[^>]*>", " ").Trim();
+            return true;
+        }
     }
 
     /// <summary>

@@ -34,6 +34,12 @@ public sealed record EvaluationReport
     /// <summary>Number of queries averaged over.</summary>
     public int QueryCount { get; init; }
 
+    /// <summary>
+    /// Judged queries the run has no result for. They are averaged in with 0 on every metric (trec_eval -c, BEIR),
+    /// so a run that lost queries scores lower instead of silently looking better.
+    /// </summary>
+    public IReadOnlyList<string> QueriesWithoutResults { get; init; } = [];
+
     /// <summary>Metric key → mean over the evaluated queries, in request order.</summary>
     public IReadOnlyDictionary<string, double> Aggregate { get; init; } = new Dictionary<string, double>();
 
@@ -62,6 +68,7 @@ public sealed record EvaluationReport
             Dataset = dataset,
             RelevanceLevel = result.RelevanceLevel,
             QueryCount = result.QueryCount,
+            QueriesWithoutResults = result.QueriesWithoutResults.ToArray(),
             Aggregate = new Dictionary<string, double>(result.Aggregate, StringComparer.Ordinal),
             PerQuery = result.PerQuery.ToDictionary(
                 kv => kv.Key,

@@ -36,6 +36,21 @@ public static class TorchRuntime
         if (threads is int t && t > 0) torch.set_num_threads(t);
     }
 
+    /// <summary>
+    /// A warning when glibc's allocator will hand LibTorch fresh pages every step, or null. Activations above glibc's
+    /// mmap ceiling (32 MiB; a micro-batch of 24 pairs x 256 tokens has 75 MB attention scores) are mmapped and
+    /// unmapped per allocation, and every reuse page-faults: measured here 48k faults/s, half the CPU time in the
+    /// kernel, 0.6 instead of ~4 pairs/s. The settings must be in the environment before the process starts
+    /// (glibc reads them once, and threads already own their arenas), so this can only advise; `./sift train` sets them.
+    /// </summary>
+    public static string? AllocatorAdvice()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        if (Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") is not null && Environment.GetEnvironmentVariable("MALLOC_MMAP_MAX_") is not null) return null;
+        return "glibc will return LibTorch's large activations to the kernel after every use (page faults cost several times the compute); "
+             + "start the process with MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 (./sift train sets them)";
+    }
+
     /// <summary>Whether the libstdc++ this process uses (the one the runtime already mapped) defines <paramref name="version"/>.</summary>
     public static bool SystemLibStdCxxHas(string version)
     {

@@ -35,6 +35,7 @@ public static class TrainRecipe
         var total = Stopwatch.StartNew();
         TorchRuntime.EnsureLoaded(r.Train.Threads > 0 ? r.Train.Threads : Environment.ProcessorCount);
         log($"TorchSharp loaded ({(TorchRuntime.Patched ? "GLIBCXX_3.4.32 need relaxed in " + TorchRuntime.LoadedFrom : "package library as is")}), {TorchSharp.torch.get_num_threads()} threads");
+        if (TorchRuntime.AllocatorAdvice() is { } advice) log("warning: " + advice);
         var ckpt = Path.Combine(r.OutDir, "checkpoint");
         if (r.Overwrite && Directory.Exists(ckpt)) Directory.Delete(ckpt, recursive: true);
 
