@@ -159,8 +159,10 @@ public static class EvaluationRunner
         }
 
         var reports = new List<EvaluationReport>();
+        var scoreCache = new Dictionary<string, Dictionary<string, float>>(StringComparer.Ordinal);
         foreach (var config in request.Configurations)
         {
+            long reusedPairs = 0;
             var stageMs = timings[config.Stage1];
             var t = new Dictionary<string, double> { ["stage1"] = stageMs };
             if (config.Rerank && !runs.ContainsKey(config.Name))
@@ -171,9 +173,27 @@ public static class EvaluationRunner
                 var stage = perStage[config.Stage1];
                 foreach (var (qid, candidates) in stage)
                 {
-                    var docs = candidates.Select(c => c.Document).ToArray();
-                    var results = await request.Reranker!.RerankAsync(queries[qid], docs, null, cancellationToken).ConfigureAwait(false);
-                    reranked[qid] = results.Select((r, i) => new Candidate(r.Document, r.Score, i + 1)).ToArray();
+                    // A cross-encoder scores each (query, document) pair on its own, so a pair that an earlier
+                    // configuration reranked (BM25 and hybrid top-100 overlap heavily) is looked up, not scored again.
+                    if (candidates.Any(c => c.Document.Id is null))
+                    {
+                        var all = await request.Reranker!.RerankAsync(queries[qid], candidates.Select(c => c.Document).ToArray(), null, cancellationToken).ConfigureAwait(false);
+                        reranked[qid] = all.Select((r, i) => new Candidate(r.Document, r.Score, i + 1)).ToArray();
+                    }
+                    else
+                    {
+                        if (!scoreCache.TryGetValue(qid, out var cached)) scoreCache[qid] = cached = new Dictionary<string, float>(StringComparer.Ordinal);
+                        var fresh = candidates.Where(c => !cached.ContainsKey(c.Document.Id!)).Select(c => c.Document).ToArray();
+                        reusedPairs += candidates.Count - fresh.Length;
+                        if (fresh.Length > 0)
+                        {
+                            foreach (var r in await request.Reranker!.RerankAsync(queries[qid], fresh, null, cancellationToken).ConfigureAwait(false))
+                                cached[r.Document.Id!] = r.Score;
+                        }
+                        // Best first; ties keep the first stage's order, as a full rerank would.
+                        reranked[qid] = candidates.Select(c => (c.Document, Score: cached[c.Document.Id!]))
+                            .OrderByDescending(x => x.Score).Select((x, i) => new Candidate(x.Document, x.Score, i + 1)).ToArray();
+                    }
                     progress?.Report(new EvalProgress($"rerank ({config.Stage1})", ++done, stage.Count));
                 }
                 timings[config.Name] = sw.Elapsed.TotalMilliseconds;
@@ -193,6 +213,7 @@ public static class EvaluationRunner
                 parameters["rerank_model"] = request.Reranker!.Model.Root;
                 parameters["precision"] = request.Reranker.Options.Precision.ToString().ToLowerInvariant();
                 parameters["max_length"] = request.Reranker.MaxLength.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (reusedPairs > 0) parameters["pairs_reused_from_earlier_configurations"] = reusedPairs.ToString(System.Globalization.CultureInfo.InvariantCulture);
             }
             if (config.Stage1 is "dense" or "hybrid") parameters["dense_model"] = request.Embedder!.Model.Root;
             reports.Add(EvaluationReport.From(config.Name, result, request.Dataset?.Name ?? "candidates", t, parameters));

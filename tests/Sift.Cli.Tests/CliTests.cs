@@ -201,6 +201,25 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void RerankingSeveralFirstStagesScoresSharedPairsOnceWithTheSameResult()
+    {
+        var ds = Path.Combine(TestPaths.Data, "cisi");
+        var index = Path.Combine(_tmp, "cisi-index");
+        string[] common = ["eval", "--dataset", ds, "--index", index, "--dense-model", TestPaths.Fixture("bi-bert-tiny"), "--rerank-model", Model,
+            "--top-n", "10", "--metrics", "ndcg@10,map", "--format", "json"];
+        var both = CliRunner.Run([.. common, "--compare", "bm25+rerank,hybrid+rerank"]);
+        Assert.True(both.ExitCode == 0, both.Stderr);
+        var alone = CliRunner.Run([.. common, "--compare", "hybrid+rerank"]);
+        Assert.True(alone.ExitCode == 0, alone.Stderr);
+        var hybrid = both.Json.GetProperty("configurations")[1];
+        Assert.Equal("hybrid+rerank", hybrid.GetProperty("configuration").GetString());
+        Assert.True(long.Parse(hybrid.GetProperty("parameters").GetProperty("pairs_reused_from_earlier_configurations").GetString()!) > 0);
+        foreach (var q in alone.Json.GetProperty("per_query").EnumerateObject())
+            foreach (var m in q.Value.EnumerateObject())
+                Assert.Equal(m.Value.GetDouble(), hybrid.GetProperty("per_query").GetProperty(q.Name).GetProperty(m.Name).GetDouble(), 1e-9);
+    }
+
+    [Fact]
     public void EmptyQueriesAreRefused()
     {
         var r = CliRunner.Run("search", "--index", Path.Combine(_tmp, "no-index"), "--query", "");
