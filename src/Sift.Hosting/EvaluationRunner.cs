@@ -61,6 +61,13 @@ public sealed record EvalRequest
 
     /// <summary>How hybrid configurations fuse BM25 and dense lists (default: reciprocal rank fusion).</summary>
     public FusionOptions? Fusion { get; init; }
+
+    /// <summary>
+    /// For each weight w (0..1), every +rerank configuration is also reported interpolated with its first stage:
+    /// w x reranker + (1 - w) x first stage, each min-max normalized per query (a common way to keep what the
+    /// first stage knows). Reported as "&lt;name&gt;@w" beside the pure reranker; choose w on a dev split, never on test.
+    /// </summary>
+    public IReadOnlyList<double> Interpolation { get; init; } = [];
 }
 
 /// <summary>The evaluated configurations, their runs and reports.</summary>
@@ -79,6 +86,10 @@ public static class EvaluationRunner
         if (request.Configurations.Any(c => c.Rerank) && request.Reranker is null)
         {
             throw new SiftException("A +rerank configuration needs a cross-encoder: pass --rerank-model DIR.");
+        }
+        if (request.Interpolation.FirstOrDefault(x => !(x >= 0 && x <= 1), 0.5) is var iw && !(iw >= 0 && iw <= 1))
+        {
+            throw new SiftException($"--interpolate must be between 0 and 1 (got {iw}): the reranker's weight, the first stage getting the rest.");
         }
         if (request.TopN <= 0)
         {
@@ -217,8 +228,37 @@ public static class EvaluationRunner
             }
             if (config.Stage1 is "dense" or "hybrid") parameters["dense_model"] = request.Embedder!.Model.Root;
             reports.Add(EvaluationReport.From(config.Name, result, request.Dataset?.Name ?? "candidates", t, parameters));
+            foreach (var w in config.Rerank ? request.Interpolation : [])
+            {
+                var name = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{config.Name}@{w:0.###}");
+                runs[name] = Interpolate(perStage[config.Stage1], runs[config.Name], w, name);
+                var interpolated = Evaluator.Evaluate(qrels, runs[name], request.Metrics, new EvaluationOptions { RelevanceLevel = request.RelevanceLevel });
+                reports.Add(EvaluationReport.From(name, interpolated, request.Dataset?.Name ?? "candidates", t,
+                    new Dictionary<string, string>(parameters) { ["interpolation"] = w.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+            }
         }
         return new EvalOutcome(reports, runs, indexMs);
+    }
+
+    /// <summary>w x min-max(reranker) + (1 - w) x min-max(first stage) per query; ties keep the reranker's order.</summary>
+    private static Run Interpolate(Dictionary<string, IReadOnlyList<Candidate>> firstStage, Run reranked, double w, string tag)
+    {
+        var result = new Dictionary<string, IReadOnlyList<Candidate>>(StringComparer.Ordinal);
+        foreach (var (qid, stage1) in firstStage)
+        {
+            var rr = reranked.For(qid).ToDictionary(e => e.DocId, e => e.Score, StringComparer.Ordinal);
+            if (stage1.Count == 0 || rr.Count == 0) { result[qid] = []; continue; }
+            var first = new Dictionary<string, double>(StringComparer.Ordinal);
+            foreach (var c in stage1) first[c.Document.Id ?? ""] = c.Score;
+            double flo = first.Values.Min(), fhi = first.Values.Max();
+            double rlo = rr.Values.Min(), rhi = rr.Values.Max();
+            static double Norm(double v, double lo, double hi) => hi > lo ? (v - lo) / (hi - lo) : 0;
+            result[qid] = stage1
+                .Select(c => (c.Document, Score: w * Norm(rr[c.Document.Id ?? ""], rlo, rhi) + (1 - w) * Norm(c.Score, flo, fhi)))
+                .OrderByDescending(x => x.Score)
+                .Select((x, i) => new Candidate(x.Document, (float)x.Score, i + 1)).ToArray();
+        }
+        return Run.FromCandidates(result, tag);
     }
 
     /// <summary>

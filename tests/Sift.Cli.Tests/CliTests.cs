@@ -207,12 +207,17 @@ public sealed class CliTests : IDisposable
         var index = Path.Combine(_tmp, "cisi-index");
         string[] common = ["eval", "--dataset", ds, "--index", index, "--dense-model", TestPaths.Fixture("bi-bert-tiny"), "--rerank-model", Model,
             "--top-n", "10", "--metrics", "ndcg@10,map", "--format", "json"];
-        var both = CliRunner.Run([.. common, "--compare", "bm25+rerank,hybrid+rerank"]);
+        var both = CliRunner.Run([.. common, "--compare", "bm25,bm25+rerank,hybrid+rerank", "--interpolate", "0", "1"]);
         Assert.True(both.ExitCode == 0, both.Stderr);
         var alone = CliRunner.Run([.. common, "--compare", "hybrid+rerank"]);
         Assert.True(alone.ExitCode == 0, alone.Stderr);
-        var hybrid = both.Json.GetProperty("configurations")[1];
-        Assert.Equal("hybrid+rerank", hybrid.GetProperty("configuration").GetString());
+        var configs = both.Json.GetProperty("configurations").EnumerateArray().ToDictionary(c => c.GetProperty("configuration").GetString()!);
+        Assert.Equal(["bm25", "bm25+rerank", "bm25+rerank@0", "bm25+rerank@1", "hybrid+rerank", "hybrid+rerank@0", "hybrid+rerank@1"], configs.Keys.ToArray());
+        // Weight 0 keeps the first stage's order, weight 1 the reranker's.
+        double Ndcg(string c) => configs[c].GetProperty("aggregate").GetProperty("ndcg@10").GetDouble();
+        Assert.Equal(Ndcg("bm25"), Ndcg("bm25+rerank@0"), 1e-9);
+        Assert.Equal(Ndcg("bm25+rerank"), Ndcg("bm25+rerank@1"), 1e-9);
+        var hybrid = configs["hybrid+rerank"];
         Assert.True(long.Parse(hybrid.GetProperty("parameters").GetProperty("pairs_reused_from_earlier_configurations").GetString()!) > 0);
         foreach (var q in alone.Json.GetProperty("per_query").EnumerateObject())
             foreach (var m in q.Value.EnumerateObject())

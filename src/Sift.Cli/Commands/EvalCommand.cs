@@ -38,11 +38,13 @@ internal static class EvalCommand
         var longDocs = CliCommon.LongDocsOption();
         var format = CliCommon.FormatOption();
         var device = CliCommon.DeviceOption();
+        var interpolate = new Option<double[]>("--interpolate") { Description = "Also report each +rerank configuration interpolated with its first stage: W x reranker + (1-W) x first stage, min-max per query; several weights allowed (choose W on a dev split).", AllowMultipleArgumentsPerToken = true };
+        var queryIds = new Option<FileInfo?>("--query-ids") { Description = "Evaluate only the queries whose ids are listed in this file (one per line), e.g. a dev split that `sift train` held out (OUT/dev-queries.txt)." };
 
         var cmd = new Command("eval", "Evaluate retrieval and reranking quality (nDCG, MRR, Recall, MAP) with trec_eval's rules.")
         {
             dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir,
-            precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format, device,
+            precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format, device, interpolate, queryIds,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
@@ -63,6 +65,7 @@ internal static class EvalCommand
             {
                 data = DatasetLoader.Load(ds.FullName, pr.GetValue(split)!);
                 foreach (var w in data.Warnings) CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
+                if (pr.GetValue(queryIds) is { } idFile) data = data.Restrict(ReadIds(idFile.FullName), idFile.FullName);
                 stage1 = pr.GetValue(mode).ToString().ToLowerInvariant();
             }
             else
@@ -91,6 +94,7 @@ internal static class EvalCommand
                     Weights = pr.GetValue(fusionWeights) is { Length: > 0 } fw ? fw : null,
                 },
                 IndexDirectory = pr.GetValue(indexDir)?.FullName,
+                Interpolation = pr.GetValue(interpolate) ?? [],
             };
 
             EvalOutcome outcome = null!;
@@ -166,4 +170,9 @@ internal static class EvalCommand
         return cmd;
     }
 
+    private static HashSet<string> ReadIds(string path)
+    {
+        if (!File.Exists(path)) throw new SiftException($"--query-ids file not found: '{path}'.");
+        return File.ReadLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToHashSet(StringComparer.Ordinal);
+    }
 }

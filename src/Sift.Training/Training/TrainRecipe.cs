@@ -64,6 +64,9 @@ public static class TrainRecipe
         // int8 copy with Sift's own dynamic quantizer (ONNX Runtime's quantize_dynamic scheme), for --precision int8.
         var (qPath, qReport) = Sift.Onnx.ModelQuantizer.QuantizeDirectory(r.OutDir, overwrite: true);
         log($"quantized {qPath}{(qReport is null ? "" : $" ({qReport})")}");
+        // The held-out dev queries, so the interpolation weight (or anything else) can be chosen on them later:
+        // sift eval --split train --query-ids OUT/dev-queries.txt.
+        File.WriteAllLines(Path.Combine(r.OutDir, "dev-queries.txt"), data.Dev.Select(d => d.Id));
         log($"wrote {r.OutDir} (best dev epoch {result.BestEpoch}, dev nDCG@10 {result.BestDevNdcg10:F4}) in {total.Elapsed.TotalMinutes:F1} min end to end");
         return result;
     }
