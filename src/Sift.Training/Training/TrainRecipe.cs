@@ -100,7 +100,7 @@ public static class TrainRecipe
             sb.AppendLine(string.Create(ci, $"  - epoch {e.Epoch}: train loss {e.TrainLoss:F4}, dev nDCG@10 {e.DevNdcg10:F4}, {e.Seconds / 60:F1} min"));
         if (!double.IsNaN(res.DevInterpolatedNdcg10))
             sb.AppendLine(string.Create(ci, $"- Interpolation chosen on dev: {res.DevInterpolationWeight:F1} x reranker + {1 - res.DevInterpolationWeight:F1} x first stage (per-query min-max): dev nDCG@10 {res.DevInterpolatedNdcg10:F4}."));
-        sb.AppendLine(string.Create(ci, $"- Training: {res.Pairs:N0} pairs in {res.TrainSeconds / 60:F1} min = {res.PairsPerSecond:F1} pairs/s, {res.GflopsPerSecond:F1} GFLOP/s (6 x matmul parameters x padded tokens + attention), {res.RealTokens * 100.0 / Math.Max(1, res.PaddedTokens):F0}% of padded tokens real; {Environment.ProcessorCount} CPU threads."));
+        sb.AppendLine(string.Create(ci, $"- Training: {res.Pairs:N0} pairs in {res.TrainSeconds / 60:F1} min = {res.PairsPerSecond:F1} pairs/s, {res.GflopsPerSecond:F1} GFLOP/s (6 x matmul parameters x padded tokens + attention), {res.RealTokens * 100.0 / Math.Max(1, res.PaddedTokens):F0}% of padded tokens real; {TorchSharp.torch.get_num_threads()} LibTorch thread(s) on a {Environment.ProcessorCount}-core machine."));
         sb.AppendLine(string.Create(ci, $"- End to end (mining, training, dev evaluations, export): {total.TotalMinutes:F1} min."));
         sb.AppendLine();
         if (r.CommandLine is not null) sb.AppendLine($"## Rebuild\n\n```\n{r.CommandLine}\n```\n");
