@@ -95,4 +95,38 @@ public class TrainerTests
             if (Directory.Exists(idx)) Directory.Delete(idx, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Hybrid_mining_takes_negatives_in_the_hybrid_first_stage_order()
+    {
+        var root = Directory.CreateTempSubdirectory("sift-mine-hybrid-").FullName;
+        try
+        {
+            var docs = Enumerable.Range(0, 40).Select(i => $"{{\"_id\": \"d{i}\", \"title\": \"\", \"text\": \"document {i} about {(i % 4 == 0 ? "proteins and cells" : i % 4 == 1 ? "stars and galaxies" : i % 4 == 2 ? "rivers and rain" : "cells dividing fast")} number {i}\"}}");
+            File.WriteAllLines(Path.Combine(root, "corpus.jsonl"), docs);
+            File.WriteAllLines(Path.Combine(root, "queries.jsonl"), ["{\"_id\": \"q1\", \"text\": \"proteins in cells\"}", "{\"_id\": \"q2\", \"text\": \"galaxies and stars\"}"]);
+            Directory.CreateDirectory(Path.Combine(root, "qrels"));
+            File.WriteAllLines(Path.Combine(root, "qrels", "train.tsv"), ["query-id\tcorpus-id\tscore", "q1\td0\t1", "q2\td1\t1"]);
+            using var embedder = Sift.Onnx.BiEncoder.Load(TestPaths.Fixture("bi-bert-tiny"));
+            var idx = Path.Combine(root, "idx");
+            var mining = new MiningOptions { Source = MiningSource.Hybrid, RangeMin = 1, RangeMax = 20, PoolSize = 6 };
+            var set = TrainingData.FromBeir(root, idx, mining, devFraction: 0, devTopK: 5, seed: 1, log: null, embedder: embedder);
+            Assert.Contains("hybrid negatives", set.Description);
+            using var index = Sift.Retrieval.SiftIndex.Open(idx);
+            Assert.True(index.HasDense);
+            foreach (var g in set.Groups)
+            {
+                var q = g.QueryId == "q1" ? "proteins in cells" : "galaxies and stars";
+                var hits = await index.Hybrid(embedder, null, embedder.QueryPrompt).RetrieveAsync(q, 20);
+                var judged = g.QueryId == "q1" ? "d0" : "d1";
+                var expected = hits.Where(h => h.Document.Id != judged).Take(6).Select(h => h.Document.Text).ToList();
+                Assert.Equal(expected, g.Negatives);
+            }
+            Assert.Throws<ArgumentException>(() => TrainingData.FromBeir(root, Path.Combine(root, "idx2"), mining, 0, 5, 1));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 }
