@@ -38,12 +38,14 @@ internal static class EvalCommand
         var longDocs = CliCommon.LongDocsOption();
         var format = CliCommon.FormatOption();
         var device = CliCommon.DeviceOption();
+        var ann = AnnCliOptions.ForBuild("Dense search for dense/hybrid: hnsw (builds an HNSW graph in the index, or reuses --index's), exact, or auto (hnsw when a reused --index has a graph).");
 
         var cmd = new Command("eval", "Evaluate retrieval and reranking quality (nDCG, MRR, Recall, MAP) with trec_eval's rules.")
         {
             dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir,
             precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format, device,
         };
+        foreach (var o in ann.All(build: true)) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
             var metricList = Metric.ParseList(pr.GetValue(metrics)!);
@@ -90,6 +92,8 @@ internal static class EvalCommand
                     Weights = pr.GetValue(fusionWeights) is { Length: > 0 } fw ? fw : null,
                 },
                 IndexDirectory = pr.GetValue(indexDir)?.FullName,
+                Ann = ann.Build(pr),
+                DenseSearch = ann.Search(pr),
             };
 
             EvalOutcome outcome = null!;

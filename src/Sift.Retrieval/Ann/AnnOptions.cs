@@ -33,7 +33,8 @@ public sealed record AnnOptions
         ValidateExpansionSearch(ExpansionSearch);
     }
 
-    internal static void ValidateExpansionSearch(int ef)
+    /// <summary>Throws a <see cref="SiftException"/> when <paramref name="ef"/> is out of range.</summary>
+    public static void ValidateExpansionSearch(int ef)
     {
         if (ef is < 1 or > 65536)
         {
