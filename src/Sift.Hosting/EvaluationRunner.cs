@@ -68,6 +68,12 @@ public sealed record EvalRequest
     /// first stage knows). Reported as "&lt;name&gt;@w" beside the pure reranker; choose w on a dev split, never on test.
     /// </summary>
     public IReadOnlyList<double> Interpolation { get; init; } = [];
+    /// <summary>Keep an HNSW graph with these settings in the index (built, or rebuilt when a reused index has none
+    /// or other settings); null: none is built.</summary>
+    public AnnOptions? Ann { get; init; }
+
+    /// <summary>Exact or HNSW dense search for dense/hybrid configurations (default: HNSW when the index has a graph).</summary>
+    public DenseSearchOptions? DenseSearch { get; init; }
 }
 
 /// <summary>The evaluated configurations, their runs and reports.</summary>
@@ -133,15 +139,15 @@ public static class EvaluationRunner
             try
             {
                 var sw = Stopwatch.StartNew();
-                using var index = await OpenOrBuildIndexAsync(dir, dataset, needDense ? request.Embedder : null, progress, cancellationToken).ConfigureAwait(false);
+                using var index = await OpenOrBuildIndexAsync(dir, dataset, needDense ? request.Embedder : null, needDense ? request.Ann : null, progress, cancellationToken).ConfigureAwait(false);
                 indexMs = sw.Elapsed.TotalMilliseconds;
                 foreach (var stage in request.Configurations.Select(c => c.Stage1).Distinct())
                 {
                     IRetriever retriever = stage switch
                     {
                         "bm25" => index.Bm25(),
-                        "dense" => index.Dense(request.Embedder!, request.Embedder!.QueryPrompt),
-                        _ => index.Hybrid(request.Embedder!, request.Fusion, request.Embedder!.QueryPrompt),
+                        "dense" => index.Dense(request.Embedder!, request.Embedder!.QueryPrompt, request.DenseSearch),
+                        _ => index.Hybrid(request.Embedder!, request.Fusion, request.Embedder!.QueryPrompt, request.DenseSearch),
                     };
                     var results = new Dictionary<string, IReadOnlyList<Candidate>>();
                     sw.Restart();
@@ -275,14 +281,28 @@ public static class EvaluationRunner
         throw new SiftException($"The candidates and the qrels have no query id in common (candidates: {run.Count} queries, e.g. {Sample(run)}; qrels: {qrels.QueryIds.Count()} queries, e.g. {Sample(qrels.QueryIds)}). Pass the qrels of the same topic set, or make the ids match (zero-padding and prefixes count).");
     }
 
-    private static async Task<SiftIndex> OpenOrBuildIndexAsync(string dir, EvaluationDataset dataset, BiEncoder? embedder, IProgress<EvalProgress>? progress, CancellationToken ct)
+    private static async Task<SiftIndex> OpenOrBuildIndexAsync(string dir, EvaluationDataset dataset, BiEncoder? embedder, AnnOptions? ann, IProgress<EvalProgress>? progress, CancellationToken ct)
     {
         if (SiftIndex.Exists(dir))
         {
             var existing = SiftIndex.Open(dir);
             if (existing.Count == dataset.Documents.Count && (embedder is null || existing.HasDense))
             {
-                return existing; // reuse: same size and has what the configurations need
+                // Reuse: same size and has what the configurations need; a graph with other settings is rebuilt from
+                // the stored vectors (no re-embedding).
+                if (ann is not null && existing.Ann?.Options != ann)
+                {
+                    try
+                    {
+                        await existing.BuildAnnAsync(ann, progress is null ? null : new SyncProgress<AnnProgress>(p => progress.Report(new EvalProgress("hnsw", (int)p.Done, (int)p.Total))), ct).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        existing.Dispose();
+                        throw;
+                    }
+                }
+                return existing;
             }
             existing.Dispose();
             throw new SiftException($"{dir} holds an index of {existing.Count} documents{(embedder is not null && !existing.HasDense ? " without dense vectors" : "")}, not this dataset's {dataset.Documents.Count}. Pass another --index directory or delete it.");
@@ -296,6 +316,8 @@ public static class EvaluationRunner
                 Embedder = embedder,
                 DenseModel = embedder?.Model.OnnxPath,
                 DocumentPrefix = embedder?.DocumentPrompt,
+                Ann = ann,
+                AnnProgress = progress is null ? null : new SyncProgress<AnnProgress>(p => progress.Report(new EvalProgress("hnsw", (int)p.Done, (int)p.Total))),
                 Progress = progress is null ? null : new SyncProgress<IndexProgress>(p => progress.Report(new EvalProgress("index", (int)p.Documents, total))),
             }, ct).ConfigureAwait(false);
             return index;

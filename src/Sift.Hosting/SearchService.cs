@@ -24,8 +24,8 @@ public sealed class SearchService : IDisposable
         IRetriever retriever = settings.Mode switch
         {
             RetrievalMode.Bm25 => index.Bm25(),
-            RetrievalMode.Dense => index.Dense(embedder!, embedder!.QueryPrompt),
-            _ => index.Hybrid(embedder!, new FusionOptions { Method = settings.Fusion, Weights = settings.FusionWeights }, embedder!.QueryPrompt),
+            RetrievalMode.Dense => index.Dense(embedder!, embedder!.QueryPrompt, DenseSearch(settings)),
+            _ => index.Hybrid(embedder!, new FusionOptions { Method = settings.Fusion, Weights = settings.FusionWeights }, embedder!.QueryPrompt, DenseSearch(settings)),
         };
         Pipeline = new SearchPipeline(retriever, reranker, DefaultOptions(settings));
     }
@@ -80,6 +80,9 @@ public sealed class SearchService : IDisposable
             throw;
         }
     }
+
+    /// <summary>Dense search (exact or HNSW) implied by the settings.</summary>
+    public static DenseSearchOptions DenseSearch(SearchSettings settings) => new() { Kind = settings.Ann, ExpansionSearch = settings.AnnExpansionSearch };
 
     /// <summary>Cross-encoder options implied by the settings.</summary>
     public static CrossEncoderOptions RerankerOptions(SearchSettings settings) => new()

@@ -54,6 +54,12 @@ public sealed record SearchSettings
     /// <summary>Hybrid fusion weights in (bm25, dense) order.</summary>
     public IReadOnlyList<float>? FusionWeights { get; init; }
 
+    /// <summary>Dense search: auto (HNSW when the index has a graph), exact or hnsw.</summary>
+    public Sift.Retrieval.DenseSearchKind Ann { get; init; } = Sift.Retrieval.DenseSearchKind.Auto;
+
+    /// <summary>HNSW search expansion (ef; null: the value the graph was built with).</summary>
+    public int? AnnExpansionSearch { get; init; }
+
     /// <summary>Reads a JSON (<c>.json</c>) or YAML (<c>.yaml</c>/<c>.yml</c>) settings file.</summary>
     public static SearchSettings Load(string path)
     {
@@ -78,7 +84,7 @@ public sealed record SearchSettings
         }
         catch (Exception ex) when (ex is JsonException or YamlException)
         {
-            throw new SiftException($"{path}: invalid config ({ex.Message}). Expected keys: index, mode (bm25|dense|hybrid), top_n, top_k, threshold, rerank_model, dense_model, precision (fp32|int8), fusion (rrf|weighted), fusion_weights.", ex);
+            throw new SiftException($"{path}: invalid config ({ex.Message}). Expected keys: index, mode (bm25|dense|hybrid), top_n, top_k, threshold, rerank_model, dense_model, precision (fp32|int8), fusion (rrf|weighted), fusion_weights, ann (auto|exact|hnsw), ann_expansion_search.", ex);
         }
     }
 

@@ -27,6 +27,10 @@ public sealed record IndexManifest
     /// <summary>Dense vectors, when the index was built with an embedding model; null otherwise.</summary>
     public DenseManifest? Dense { get; init; }
 
+    /// <summary>The HNSW graph kept beside the vectors (null: exact dense search only). Informational: the Lucene
+    /// commit names the graph generation that searches use.</summary>
+    public AnnManifest? Ann { get; init; }
+
     /// <summary>How documents were split into passages (null: whole documents). Informational, recorded for re-ingestion.</summary>
     public PassageChunking? Chunking { get; init; }
 
@@ -60,6 +64,17 @@ public sealed record IndexManifest
 /// <param name="Count">Vectors stored.</param>
 /// <param name="File">Vector file name inside the index directory.</param>
 public sealed record DenseManifest(string Model, int Dimension, long Count, string File = SiftIndex.VectorsFileName);
+
+/// <summary>HNSW part of the manifest.</summary>
+/// <param name="Kind">Always "hnsw".</param>
+/// <param name="Connectivity">M.</param>
+/// <param name="ExpansionAdd">ef at build time.</param>
+/// <param name="ExpansionSearch">Default ef at search time.</param>
+/// <param name="Scalar">f32, f16 or i8.</param>
+/// <param name="Count">Vectors in the graph.</param>
+/// <param name="Name">Generation: files NAME.usearch and NAME.ids in the index directory.</param>
+/// <param name="Library">The USearch build that wrote it.</param>
+public sealed record AnnManifest(string Kind, int Connectivity, int ExpansionAdd, int ExpansionSearch, string Scalar, long Count, string Name, string Library);
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
 [JsonSerializable(typeof(IndexManifest))]

@@ -17,22 +17,27 @@ public sealed class Bm25Retriever(SiftIndex index) : IRetriever
 }
 
 /// <summary>
-/// Exact dense retrieval: embeds the query with the same bi-encoder the index was built with and returns the
-/// documents whose vectors have the highest cosine similarity (see <see cref="VectorStore"/>). Thread-safe when
-/// the embedder is.
+/// Dense retrieval: embeds the query with the same bi-encoder the index was built with and returns the documents
+/// whose vectors have the highest cosine similarity, exactly (see <see cref="VectorStore"/>) or through the index's
+/// HNSW graph (see <see cref="DenseSearchOptions"/>). Thread-safe when the embedder is.
 /// </summary>
 public sealed class DenseRetriever : IRetriever
 {
     private readonly SiftIndex _index;
     private readonly IEmbeddingGenerator<string, Embedding<float>> _embedder;
     private readonly string? _queryPrefix;
+    private readonly DenseSearchOptions _search;
 
-    public DenseRetriever(SiftIndex index, IEmbeddingGenerator<string, Embedding<float>> embedder, string? queryPrefix = null)
+    public DenseRetriever(SiftIndex index, IEmbeddingGenerator<string, Embedding<float>> embedder, string? queryPrefix = null, DenseSearchOptions? search = null)
     {
         _index = index ?? throw new ArgumentNullException(nameof(index));
         _embedder = embedder ?? throw new ArgumentNullException(nameof(embedder));
         _queryPrefix = queryPrefix;
+        _search = search ?? DenseSearchOptions.Default;
     }
+
+    /// <summary>Exact or HNSW, and the HNSW search expansion.</summary>
+    public DenseSearchOptions Search => _search;
 
     public string Name => "dense";
 
@@ -43,20 +48,8 @@ public sealed class DenseRetriever : IRetriever
         {
             return []; // same contract as BM25: no terms, no hits
         }
-        var store = _index.RequireDense();
         var embeddings = await _embedder.GenerateAsync([(_queryPrefix ?? "") + query], null, cancellationToken).ConfigureAwait(false);
-        var hits = store.Search(embeddings[0].Vector.Span, topN);
-        // Vectors may briefly be ahead of the Lucene commit (they are saved first); ids Lucene doesn't know are skipped.
-        var docs = _index.Lookup(hits.Select(h => h.Id).ToList());
-        var result = new List<Candidate>(hits.Count);
-        for (var i = 0; i < hits.Count; i++)
-        {
-            if (docs[i] is { } doc)
-            {
-                result.Add(new Candidate(doc, hits[i].Score, result.Count + 1));
-            }
-        }
-        return result;
+        return _index.SearchDense(embeddings[0].Vector.ToArray(), topN, _search);
     }
 }
 

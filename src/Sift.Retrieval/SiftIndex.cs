@@ -58,6 +58,14 @@ public sealed record IndexAddOptions
     public bool ReplaceSources { get; init; } = true;
 
     public IProgress<IndexProgress>? Progress { get; init; }
+
+    /// <summary>Also keep an HNSW graph (USearch) of the vectors with these settings, for approximate dense search. When
+    /// the index already has one with the same connectivity, build expansion and scalar kind, it is updated in place;
+    /// other settings rebuild it. Null: an existing graph is kept up to date, none is created.</summary>
+    public AnnOptions? Ann { get; init; }
+
+    /// <summary>Progress of an HNSW (re)build during this add.</summary>
+    public IProgress<AnnProgress>? AnnProgress { get; init; }
 }
 
 /// <summary>Indexing progress (reported every 1,000 documents read, after every embedding call, and at the end).</summary>
@@ -115,6 +123,10 @@ public sealed class SiftIndex : IDisposable
     /// <summary>Vectors of an add that has not committed yet (see <see cref="EmbeddingJournal"/>).</summary>
     public const string JournalFileName = "embedding-journal.bin";
 
+    // Lucene commit user data naming the HNSW generation (see AnnStore) that belongs to the commit, and its settings.
+    internal const string AnnCommitKey = "sift.ann";
+    internal const string AnnOptionsCommitKey = "sift.ann.options";
+
     private readonly FSDirectory _directory;
     private readonly Analyzer _analyzer = new EnglishAnalyzer(Version);
     private readonly BM25Similarity _similarity = new(Bm25K1, Bm25B);
@@ -127,6 +139,8 @@ public sealed class SiftIndex : IDisposable
     private (long Ticks, long Length) _vectorsStamp;
     private IndexManifest _manifest;
     private (long Ticks, long Length) _manifestStamp;
+    // Memory-mapped HNSW generations open for searching, by (generation, search expansion).
+    private readonly Dictionary<(string Name, int Ef), AnnStore> _annViews = [];
     private bool _disposed;
 
     private SiftIndex(string path, IndexManifest manifest)
@@ -248,6 +262,7 @@ public sealed class SiftIndex : IDisposable
         {
             File.Delete(System.IO.Path.Combine(dir, name));
         }
+        AnnStore.DeleteOthers(dir, []);
     }
 
     private IndexWriterConfig NewWriterConfig(OpenMode mode) => NewWriterConfig(_analyzer, mode);
@@ -412,10 +427,14 @@ public sealed class SiftIndex : IDisposable
                 {
                     SaveVectors(vectors);
                 }
+                // The HNSW generation is written under a new name and named in the Lucene commit, so a crash before
+                // the commit leaves the previous commit with its own graph.
+                var ann = PrepareAnn(writer, vectors, options.Ann, rebuild: false, options.AnnProgress, cancellationToken);
                 writer.Commit();
                 var total = writer.NumDocs;
-                WriteManifest(total, vectors);
+                WriteManifest(total, vectors, ann);
                 writer.Dispose();
+                ann?.Dispose();
                 journal?.Complete();
                 _searchers.MaybeRefreshBlocking();
                 options.Progress?.Report(new IndexProgress(added, embedded, clock.Elapsed, true, recovered));
@@ -481,9 +500,11 @@ public sealed class SiftIndex : IDisposable
                 {
                     SaveVectors(vectors);
                 }
+                var ann = PrepareAnn(writer, vectors, null, rebuild: false, null, cancellationToken);
                 writer.Commit();
-                WriteManifest(writer.NumDocs, vectors);
+                WriteManifest(writer.NumDocs, vectors, ann);
                 writer.Dispose();
+                ann?.Dispose();
                 _searchers.MaybeRefreshBlocking();
                 return result;
             }
@@ -540,7 +561,136 @@ public sealed class SiftIndex : IDisposable
         }
     }
 
-    private void WriteManifest(long count, VectorStore? vectors)
+    /// <summary>
+    /// Builds (or rebuilds) the HNSW graph over the current vectors with <paramref name="options"/> and commits it; the
+    /// documents and exact vectors are unchanged. A crash mid-build leaves the previous commit (and its graph, if any).
+    /// </summary>
+    /// <exception cref="SiftException">The index has no dense vectors, or the settings are out of range.</exception>
+    public async Task<AnnBuildResult> BuildAnnAsync(AnnOptions options, IProgress<AnnProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var writer = OpenWriter();
+            try
+            {
+                _searchers.MaybeRefreshBlocking();
+                var vectors = RequireDense();
+                var clock = Stopwatch.StartNew();
+                var ann = PrepareAnn(writer, vectors, options, rebuild: true, progress, cancellationToken)!;
+                var elapsed = clock.Elapsed;
+                writer.Commit();
+                WriteManifest(writer.NumDocs, vectors, ann);
+                writer.Dispose();
+                var bytes = new FileInfo(System.IO.Path.Combine(Path, ann.Store.Name + AnnStore.GraphExtension)).Length;
+                var result = new AnnBuildResult(ann.Store.Count, elapsed, bytes);
+                ann.Dispose();
+                _searchers.MaybeRefreshBlocking();
+                return result;
+            }
+            catch
+            {
+                Abandon(writer);
+                throw;
+            }
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+    }
+
+    /// <summary>The HNSW generation a write is about to commit, with the settings it was built with.</summary>
+    private sealed record PreparedAnn(AnnStore Store, AnnOptions Options, bool Written) : IDisposable
+    {
+        public void Dispose() => Store.Dispose();
+    }
+
+    // Brings the HNSW graph in line with the vectors about to be committed and names it in the commit user data; null
+    // when the index keeps no graph. Called after the vectors are saved and before writer.Commit().
+    private PreparedAnn? PrepareAnn(IndexWriter writer, VectorStore? vectors, AnnOptions? requested, bool rebuild, IProgress<AnnProgress>? progress, CancellationToken ct)
+    {
+        var data = new Dictionary<string, string>(writer.CommitData ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        data.TryGetValue(AnnCommitKey, out var current);
+        var currentOptions = data.TryGetValue(AnnOptionsCommitKey, out var text) ? ParseAnnOptions(text) : null;
+        var changes = vectors?.TakeChanges() ?? [];
+        if (current is null && requested is null)
+        {
+            return null;
+        }
+        if (vectors is null)
+        {
+            throw new SiftException($"an HNSW index needs dense vectors, and the index at {Path} has none; build it with a dense model (`sift index --corpus PATH --index {Path} --dense --ann hnsw`)");
+        }
+        var options = requested ?? currentOptions ?? new AnnOptions();
+        var sameGraph = currentOptions is not null && current is not null && !rebuild &&
+            currentOptions.Connectivity == options.Connectivity && currentOptions.ExpansionAdd == options.ExpansionAdd && currentOptions.Scalar == options.Scalar;
+        AnnStore? store = null;
+        if (sameGraph)
+        {
+            try
+            {
+                store = AnnStore.Open(Path, current!, view: false);
+            }
+            catch (SiftException)
+            {
+                store = null; // the committed graph is unreadable: rebuild it from the vectors
+            }
+        }
+        if (store is not null && changes.Count == 0 && currentOptions == options && store.Count == vectors.Count)
+        {
+            return new PreparedAnn(store, options, Written: false);
+        }
+        try
+        {
+            if (store is null)
+            {
+                store = AnnStore.Build(vectors, options, progress, ct);
+            }
+            else
+            {
+                store.Apply(vectors, changes);
+            }
+            ct.ThrowIfCancellationRequested();
+            var name = store.Save(Path);
+            data[AnnCommitKey] = name;
+            data[AnnOptionsCommitKey] = FormatAnnOptions(options);
+            writer.SetCommitData(data);
+            return new PreparedAnn(store, options, Written: true);
+        }
+        catch
+        {
+            store?.Dispose();
+            throw;
+        }
+    }
+
+    internal static string FormatAnnOptions(AnnOptions o) =>
+        $"m={o.Connectivity};ef_add={o.ExpansionAdd};ef={o.ExpansionSearch};scalar={AnnOptions.ScalarName(o.Scalar)}";
+
+    internal static AnnOptions? ParseAnnOptions(string text)
+    {
+        var map = text.Split(';', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+        try
+        {
+            return new AnnOptions
+            {
+                Connectivity = int.Parse(map["m"], System.Globalization.CultureInfo.InvariantCulture),
+                ExpansionAdd = int.Parse(map["ef_add"], System.Globalization.CultureInfo.InvariantCulture),
+                ExpansionSearch = int.Parse(map["ef"], System.Globalization.CultureInfo.InvariantCulture),
+                Scalar = AnnOptions.ParseScalar(map["scalar"]),
+            };
+        }
+        catch (Exception e) when (e is KeyNotFoundException or FormatException or OverflowException or SiftException)
+        {
+            return null;
+        }
+    }
+
+    private void WriteManifest(long count, VectorStore? vectors, PreparedAnn? ann)
     {
         // Re-read under the write lock: another instance may have written since this one opened.
         var current = File.Exists(_manifestPath) ? IndexManifest.Read(_manifestPath) : Manifest;
@@ -549,12 +699,19 @@ public sealed class SiftIndex : IDisposable
             Updated = DateTimeOffset.UtcNow,
             DocumentCount = count,
             Dense = vectors is null ? null : new DenseManifest(vectors.Model, vectors.Dimension, vectors.Count),
+            Ann = ann is null ? null : new AnnManifest("hnsw", ann.Options.Connectivity, ann.Options.ExpansionAdd, ann.Options.ExpansionSearch,
+                AnnOptions.ScalarName(ann.Options.Scalar), ann.Store.Count, ann.Store.Name!, "usearch " + HnswIndex.Version),
         };
         manifest.Write(_manifestPath);
         lock (_vectorsGate)
         {
             _manifest = manifest;
             _manifestStamp = Stamp(_manifestPath);
+        }
+        if (ann is { Written: true })
+        {
+            // Keep the generation just committed and the one before it (a reader elsewhere may still be on that commit).
+            AnnStore.DeleteOthers(Path, [ann.Store.Name, current.Ann?.Name]);
         }
     }
 
@@ -689,6 +846,192 @@ public sealed class SiftIndex : IDisposable
         });
     }
 
+    /// <summary>The HNSW graph of the latest commit (null: exact dense search only).</summary>
+    public AnnInfo? Ann => WithSearcher(s =>
+    {
+        var data = CommitData(s);
+        if (!data.TryGetValue(AnnCommitKey, out var name))
+        {
+            return null;
+        }
+        var options = data.TryGetValue(AnnOptionsCommitKey, out var text) ? ParseAnnOptions(text) ?? new AnnOptions() : new AnnOptions();
+        return new AnnInfo(name, AnnView(name, options.ExpansionSearch).Count, options);
+    });
+
+    /// <summary>
+    /// Compares the latest commit's documents with its exact vectors and its HNSW graph (reading every id; O(documents)).
+    /// A healthy dense index has every document in both, and nothing else in the graph.
+    /// </summary>
+    public IndexCheck Check() => WithSearcher(s =>
+    {
+        var fields = new HashSet<string> { IdField };
+        var live = MultiFields.GetLiveDocs(s.IndexReader);
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        for (var d = 0; d < s.IndexReader.MaxDoc; d++)
+        {
+            if (live is null || live.Get(d))
+            {
+                ids.Add(s.Doc(d, fields).Get(IdField));
+            }
+        }
+        var vectors = RefreshVectors();
+        var withoutVector = vectors is null ? 0 : ids.Count(id => !vectors.Contains(id));
+        var data = CommitData(s);
+        long? annCount = null;
+        int withoutAnn = 0, annExtra = 0;
+        if (data.TryGetValue(AnnCommitKey, out var name))
+        {
+            var ann = AnnView(name, new AnnOptions().ExpansionSearch);
+            annCount = ann.Count;
+            withoutAnn = ids.Count(id => !ann.Contains(id));
+            annExtra = ann.Ids.Count(id => !ids.Contains(id));
+        }
+        return new IndexCheck(ids.Count, vectors?.Count, withoutVector, annCount, withoutAnn, annExtra);
+    });
+
+    private (long Generation, long Version, IDictionary<string, string> Data)? _latestCommitData;
+
+    // The commit user data (HNSW generation) that goes with the searcher's documents. A commit that changed only user
+    // data (BuildAnnAsync) keeps the segments, and Lucene does not reopen readers for it (same version), so the newest
+    // commit on disk is read when its segments are the reader's.
+    private IDictionary<string, string> CommitData(IndexSearcher searcher)
+    {
+        if (searcher.IndexReader is not DirectoryReader reader)
+        {
+            return new Dictionary<string, string>();
+        }
+        var own = reader.IndexCommit;
+        var generation = SegmentInfos.GetLastCommitGeneration(_directory);
+        if (generation == own.Generation || generation < 0)
+        {
+            return own.UserData;
+        }
+        lock (_vectorsGate)
+        {
+            if (_latestCommitData is { } cached && cached.Generation == generation)
+            {
+                return cached.Version == reader.Version ? cached.Data : own.UserData;
+            }
+        }
+        var infos = new SegmentInfos();
+        try
+        {
+            infos.Read(_directory);
+        }
+        catch (IOException)
+        {
+            return own.UserData; // a commit in progress or just replaced: the reader's own is consistent
+        }
+        lock (_vectorsGate)
+        {
+            _latestCommitData = (infos.Generation, infos.Version, infos.UserData);
+        }
+        return infos.Version == reader.Version ? infos.UserData : own.UserData;
+    }
+
+    // A memory-mapped, read-only view of a committed generation, opened once per search expansion.
+    private AnnStore AnnView(string name, int ef)
+    {
+        lock (_vectorsGate)
+        {
+            if (_annViews.TryGetValue((name, ef), out var view))
+            {
+                return view;
+            }
+            // Generations other commits named are no longer searched here: close their maps.
+            foreach (var stale in _annViews.Keys.Where(k => k.Name != name).ToList())
+            {
+                _annViews.Remove(stale, out var old);
+                old?.Dispose();
+            }
+            view = AnnStore.Open(Path, name, view: true);
+            try
+            {
+                view.Graph.ExpansionSearch = ef;
+            }
+            catch
+            {
+                view.Dispose();
+                throw;
+            }
+            _annViews[(name, ef)] = view;
+            return view;
+        }
+    }
+
+    /// <summary>
+    /// Dense search for <paramref name="query"/> (an embedding), exact or through the HNSW graph per
+    /// <paramref name="options"/>. HNSW hits are rescored with the exact float32 vectors, so both kinds return the same
+    /// scores for the same documents; the graph only decides which documents are candidates. Documents are read from
+    /// the same Lucene commit the graph belongs to.
+    /// </summary>
+    internal IReadOnlyList<Candidate> SearchDense(float[] query, int topN, DenseSearchOptions options)
+    {
+        var store = RequireDense();
+        if (options.ExpansionSearch is { } ef)
+        {
+            AnnOptions.ValidateExpansionSearch(ef);
+        }
+        if (options.Kind == DenseSearchKind.Exact)
+        {
+            return Candidates(store.Search(query, topN));
+        }
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return WithSearcher(s =>
+                {
+                    var data = CommitData(s);
+                    if (!data.TryGetValue(AnnCommitKey, out var name))
+                    {
+                        if (options.Kind == DenseSearchKind.Hnsw)
+                        {
+                            throw new SiftException($"the index at {Path} has no HNSW graph; build one with `sift index --index {Path} --ann hnsw` or search with --ann exact");
+                        }
+                        return Candidates(store.Search(query, topN), s);
+                    }
+                    var built = data.TryGetValue(AnnOptionsCommitKey, out var text) ? ParseAnnOptions(text) : null;
+                    var ann = AnnView(name, options.ExpansionSearch ?? built?.ExpansionSearch ?? new AnnOptions().ExpansionSearch);
+                    // The search keeps ef candidates anyway; taking all of them and rescoring exactly costs little and
+                    // recovers neighbours a coarse scalar kind (i8) ranked just below the cut.
+                    var hits = ann.Search(query, Math.Max(topN, ann.Graph.ExpansionSearch));
+                    var unit = query.ToArray();
+                    var norm = System.Numerics.Tensors.TensorPrimitives.Norm(unit);
+                    if (norm > 0)
+                    {
+                        System.Numerics.Tensors.TensorPrimitives.Divide(unit, norm, unit);
+                    }
+                    var rescored = hits.Select((h, i) => (h.Id, Score: store.Similarity(h.Id, unit) ?? h.Score, Order: i)).ToList();
+                    rescored.Sort((a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : a.Order.CompareTo(b.Order));
+                    return Candidates(rescored.Take(topN).Select(r => (r.Id, r.Score)).ToList(), s);
+                });
+            }
+            catch (SiftException) when (attempt == 0)
+            {
+                // Another process committed and removed the generation this searcher named: refresh and retry once.
+                _searchers.MaybeRefreshBlocking();
+            }
+        }
+    }
+
+    private IReadOnlyList<Candidate> Candidates(IReadOnlyList<(string Id, float Score)> hits) => WithSearcher(s => Candidates(hits, s));
+
+    // Vectors may briefly be ahead of the Lucene commit (they are saved first); ids Lucene doesn't know are skipped.
+    private static IReadOnlyList<Candidate> Candidates(IReadOnlyList<(string Id, float Score)> hits, IndexSearcher s)
+    {
+        var result = new List<Candidate>(hits.Count);
+        foreach (var (id, score) in hits)
+        {
+            var top = s.Search(new TermQuery(new Term(IdField, id)), 1);
+            if (top.ScoreDocs.Length > 0)
+            {
+                result.Add(new Candidate(FromLucene(s.Doc(top.ScoreDocs[0].Doc)), score, result.Count + 1));
+            }
+        }
+        return result;
+    }
+
     private T WithSearcher<T>(Func<IndexSearcher, T> use)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -733,16 +1076,26 @@ public sealed class SiftIndex : IDisposable
 
     /// <summary>A dense retriever; <paramref name="embedder"/> must be the model the index was built with.</summary>
     /// <param name="queryPrefix">Prepended to queries (e.g. "query: " for E5 models).</param>
-    /// <exception cref="SiftException">The index has no dense vectors.</exception>
-    public DenseRetriever Dense(IEmbeddingGenerator<string, Embedding<float>> embedder, string? queryPrefix = null)
+    /// <param name="search">Exact or HNSW (default: HNSW when the index has a graph).</param>
+    /// <exception cref="SiftException">The index has no dense vectors, or HNSW was asked for and the index has no graph.</exception>
+    public DenseRetriever Dense(IEmbeddingGenerator<string, Embedding<float>> embedder, string? queryPrefix = null, DenseSearchOptions? search = null)
     {
         RequireDense();
-        return new DenseRetriever(this, embedder, queryPrefix);
+        search ??= DenseSearchOptions.Default;
+        if (search.ExpansionSearch is { } ef)
+        {
+            AnnOptions.ValidateExpansionSearch(ef);
+        }
+        if (search.Kind == DenseSearchKind.Hnsw && Ann is null)
+        {
+            throw new SiftException($"the index at {Path} has no HNSW graph; build one with `sift index --index {Path} --ann hnsw` (its vectors are reused) or search with --ann exact");
+        }
+        return new DenseRetriever(this, embedder, queryPrefix, search);
     }
 
     /// <summary>BM25 + dense fused (reciprocal rank fusion unless <paramref name="fusion"/> says otherwise); weights are in (bm25, dense) order.</summary>
-    public HybridRetriever Hybrid(IEmbeddingGenerator<string, Embedding<float>> embedder, FusionOptions? fusion = null, string? queryPrefix = null) =>
-        new([Bm25(), Dense(embedder, queryPrefix)], fusion);
+    public HybridRetriever Hybrid(IEmbeddingGenerator<string, Embedding<float>> embedder, FusionOptions? fusion = null, string? queryPrefix = null, DenseSearchOptions? search = null) =>
+        new([Bm25(), Dense(embedder, queryPrefix, search)], fusion);
 
     internal VectorStore RequireDense() => RefreshVectors()
         ?? throw new SiftException($"the index at {Path} has no dense vectors; rebuild it with a dense model (`sift index --corpus PATH --index {Path} --overwrite` plus the dense model option), or search with BM25");
@@ -754,6 +1107,14 @@ public sealed class SiftIndex : IDisposable
             return;
         }
         _disposed = true;
+        lock (_vectorsGate)
+        {
+            foreach (var view in _annViews.Values)
+            {
+                view.Dispose();
+            }
+            _annViews.Clear();
+        }
         _searchers.Dispose();
         _directory.Dispose();
         _analyzer.Dispose();

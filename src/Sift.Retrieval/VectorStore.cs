@@ -31,6 +31,8 @@ public sealed class VectorStore
     private readonly List<string?> _ids = []; // null marks a deleted row (compacted away on save)
     private float[] _data;
     private int _liveCount;
+    // Ids upserted or removed since load or the last TakeChanges: what an HNSW index built beside this store must redo.
+    private readonly HashSet<string> _changed = new(StringComparer.Ordinal);
 
     /// <summary>An empty store for <paramref name="dimension"/>-dimensional vectors from <paramref name="model"/>.</summary>
     public VectorStore(int dimension, string model)
@@ -87,6 +89,7 @@ public sealed class VectorStore
                 _rows[id] = row;
                 _liveCount++;
             }
+            _changed.Add(id);
             var dest = _data.AsSpan(row * Dimension, Dimension);
             vector.CopyTo(dest);
             var norm = TensorPrimitives.Norm(dest);
@@ -104,6 +107,7 @@ public sealed class VectorStore
         _lock.EnterWriteLock();
         try
         {
+            _changed.Add(id);
             if (!_rows.Remove(id, out var row))
             {
                 return false;
@@ -113,6 +117,48 @@ public sealed class VectorStore
             return true;
         }
         finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>Ids upserted or removed since the store was loaded or this was last called; clears the record.</summary>
+    internal IReadOnlyCollection<string> TakeChanges()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            var changes = _changed.ToArray();
+            _changed.Clear();
+            return changes;
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>The live ids with their (normalized) vectors, in row order. The memory aliases the store: valid until
+    /// the next write to it, so callers hold the index's write gate.</summary>
+    internal List<(string Id, ReadOnlyMemory<float> Vector)> Live()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var live = new List<(string, ReadOnlyMemory<float>)>(_liveCount);
+            for (var row = 0; row < _ids.Count; row++)
+            {
+                if (_ids[row] is { } id)
+                {
+                    live.Add((id, new ReadOnlyMemory<float>(_data, row * Dimension, Dimension)));
+                }
+            }
+            return live;
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>Cosine similarity of the stored vector of <paramref name="id"/> with the normalized
+    /// <paramref name="unitQuery"/>; null when the id has no vector.</summary>
+    internal float? Similarity(string id, ReadOnlySpan<float> unitQuery)
+    {
+        _lock.EnterReadLock();
+        try { return _rows.TryGetValue(id, out var row) ? TensorPrimitives.Dot(unitQuery, new ReadOnlySpan<float>(_data, row * Dimension, Dimension)) : null; }
+        finally { _lock.ExitReadLock(); }
     }
 
     /// <summary>The stored (normalized) vector for <paramref name="id"/>, or null.</summary>

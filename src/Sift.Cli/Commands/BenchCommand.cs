@@ -47,6 +47,7 @@ internal static class BenchCommand
             device, maxBatchTokens, ioBinding, referenceDevice, fusableNorms,
         };
         cmd.Subcommands.Add(BenchEmbedCommand.Create());
+        cmd.Subcommands.Add(BenchAnnCommand.Create());
         cmd.SetAction((pr, ct) => CliCommon.Run(() =>
         {
             var trace = Environment.GetEnvironmentVariable("SIFT_TRACE_STARTUP") == "1";

@@ -40,12 +40,14 @@ internal static class EvalCommand
         var device = CliCommon.DeviceOption();
         var interpolate = new Option<double[]>("--interpolate") { Description = "Also report each +rerank configuration interpolated with its first stage: W x reranker + (1-W) x first stage, min-max per query; several weights allowed (choose W on a dev split).", AllowMultipleArgumentsPerToken = true };
         var queryIds = new Option<FileInfo?>("--query-ids") { Description = "Evaluate only the queries whose ids are listed in this file (one per line), e.g. a dev split that `sift train` held out (OUT/dev-queries.txt)." };
+        var ann = AnnCliOptions.ForBuild("Dense search for dense/hybrid: hnsw (builds an HNSW graph in the index, or reuses --index's), exact, or auto (hnsw when a reused --index has a graph).");
 
         var cmd = new Command("eval", "Evaluate retrieval and reranking quality (nDCG, MRR, Recall, MAP) with trec_eval's rules.")
         {
             dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir,
             precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format, device, interpolate, queryIds,
         };
+        foreach (var o in ann.All(build: true)) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
             var metricList = Metric.ParseList(pr.GetValue(metrics)!);
@@ -95,6 +97,8 @@ internal static class EvalCommand
                 },
                 IndexDirectory = pr.GetValue(indexDir)?.FullName,
                 Interpolation = pr.GetValue(interpolate) ?? [],
+                Ann = ann.Build(pr),
+                DenseSearch = ann.Search(pr),
             };
 
             EvalOutcome outcome = null!;

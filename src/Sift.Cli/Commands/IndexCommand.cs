@@ -21,19 +21,30 @@ internal static class IndexCommand
         var delete = new Option<string[]>("--delete") { Description = "Delete documents by id (repeatable).", AllowMultipleArgumentsPerToken = true };
         var precision = CliCommon.PrecisionOption();
         var device = CliCommon.DeviceOption();
+        var ann = AnnCliOptions.ForBuild("hnsw: also keep an HNSW graph (USearch) for approximate dense search. Without --corpus, builds one over an existing index's vectors.");
 
         var cmd = new Command("index", "Build or update an index from a corpus (BM25 with Anserini's BEIR settings; optional dense vectors).")
         {
             corpus, index, dense, denseDefault, chunkTokens, chunkOverlap, format, overwrite, delete, precision, device,
         };
+        foreach (var o in ann.All(build: true)) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
             var dir = pr.GetValue(index)!.FullName;
             var ids = pr.GetValue(delete) ?? [];
             var corpusPath = pr.GetValue(corpus);
-            if (corpusPath is null && ids.Length == 0)
+            if (ann.Kind(pr) == DenseSearchKind.Exact)
             {
-                throw new SiftException("Nothing to do: pass --corpus PATH to add documents, or --delete ID to remove some.");
+                throw new SiftException("--ann exact is a search setting (every index keeps its exact vectors); to build a graph pass --ann hnsw");
+            }
+            var annOptions = ann.Build(pr);
+            if (corpusPath is null && ids.Length == 0 && annOptions is null)
+            {
+                throw new SiftException("Nothing to do: pass --corpus PATH to add documents, --delete ID to remove some, or --ann hnsw to build an HNSW graph over the index's vectors.");
+            }
+            if (annOptions is not null && corpusPath is not null && pr.GetValue(dense) is null && !pr.GetValue(denseDefault) && !(SiftIndex.Exists(dir) && !pr.GetValue(overwrite)))
+            {
+                throw new SiftException("--ann hnsw indexes dense vectors: add --dense (or --dense-model MODEL)");
             }
 
             if (ids.Length > 0)
@@ -41,7 +52,29 @@ internal static class IndexCommand
                 using var existing = SiftIndex.Open(dir);
                 var removed = await existing.DeleteAsync(ids, ct);
                 CliCommon.StdErr.MarkupLine($"deleted [bold]{removed}[/] of {ids.Length} ids; {existing.Count} documents remain");
-                if (corpusPath is null) return 0;
+                if (corpusPath is null && annOptions is null) return 0;
+            }
+
+            if (corpusPath is null)
+            {
+                // A graph over the vectors already stored: no re-embedding.
+                using var existing = SiftIndex.Open(dir);
+                AnnBuildResult built = null!;
+                await CliProgress.RunAsync(async add =>
+                {
+                    var task = add("building HNSW graph", 1);
+                    var started = System.Diagnostics.Stopwatch.StartNew();
+                    built = await existing.BuildAnnAsync(annOptions!, new SyncProgress<AnnProgress>(p =>
+                    {
+                        if (task is null) return;
+                        task.MaxValue = Math.Max(1, p.Total);
+                        task.Value = p.Done;
+                        task.Description = $"HNSW: {p.Done:N0} of {p.Total:N0} vectors ({p.Done / Math.Max(1e-3, p.Elapsed.TotalSeconds):N0}/s)";
+                    }), ct);
+                    task?.Value = task.MaxValue;
+                });
+                CliCommon.StdErr.MarkupLine($"built an HNSW graph of [bold]{built.Vectors:N0}[/] vectors in {built.Elapsed.TotalSeconds:0.0} s ({built.FileBytes / (double)Math.Max(1, built.Vectors):N0} bytes/vector on disk); `sift search` now uses it (--ann exact for exact search)");
+                return 0;
             }
 
             var chunking = pr.GetValue(chunkTokens) is { } n ? new PassageChunking(n, pr.GetValue(chunkOverlap)) : null;
@@ -79,6 +112,7 @@ internal static class IndexCommand
                         // The exact ONNX file, so search embeds queries with the same weights (fp32 or int8) as the documents.
                         DenseModel = embedder?.Model.OnnxPath,
                         DocumentPrefix = embedder?.DocumentPrompt,
+                        Ann = annOptions,
                         Progress = embedding is null ? null : new SyncProgress<IndexProgress>(p =>
                         {
                             // Documents expected in all: those read so far, scaled by the share of the corpus bytes read.
@@ -96,7 +130,7 @@ internal static class IndexCommand
             CliCommon.StdErr.MarkupLine(
                 $"indexed [bold]{result.Documents:N0}[/] documents ({result.Embedded:N0} embedded{(result.Recovered > 0 ? $", {result.Recovered:N0} of them resumed from an unfinished run" : "")}) in {result.Elapsed.TotalSeconds:0.0} s" +
                 (result.Embedded > result.Recovered && result.EmbeddingTime > TimeSpan.Zero ? $" ({(result.Embedded - result.Recovered) / result.EmbeddingTime.TotalSeconds:N1} docs/s embedding)" : "") + "; " +
-                $"the index at {Markup.Escape(dir)} now holds {result.TotalDocuments:N0}");
+                $"the index at {Markup.Escape(dir)} now holds {result.TotalDocuments:N0}" + (idx.Ann is { } graph ? $" ({graph.Count:N0} in its HNSW graph)" : ""));
             if (lastRead?.Warning is { } warning) CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
             return 0;
         }));

@@ -23,11 +23,13 @@ internal static class SearchCommand
         var precision = CliCommon.PrecisionOption();
         var format = CliCommon.FormatOption();
         var longDocs = CliCommon.LongDocsOption();
+        var ann = AnnCliOptions.ForBuild("Dense search: auto (HNSW when the index has a graph, else exact), exact or hnsw.");
 
         var cmd = new Command("search", "Search an index: BM25/dense/hybrid retrieval, cross-encoder reranking, top-K.")
         {
             config, index, query, mode, topN, topK, threshold, rerank, dense, precision, format, longDocs,
         };
+        foreach (var o in ann.All(build: false)) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
             var s = pr.GetValue(config) is { } file ? SearchSettings.Load(file.FullName) : new SearchSettings();
@@ -44,6 +46,8 @@ internal static class SearchCommand
                 DenseModel = pr.GetValue(dense) ?? s.DenseModel,
                 Precision = Given(precision) ? pr.GetValue(precision) : s.Precision,
                 LongDocs = Given(longDocs) ? pr.GetValue(longDocs) : s.LongDocs,
+                Ann = Given(ann.Ann) ? ann.Search(pr).Kind : s.Ann,
+                AnnExpansionSearch = ann.Search(pr).ExpansionSearch ?? s.AnnExpansionSearch,
             };
             using var service = SearchService.Open(s);
             var json = pr.GetValue(format) == OutputFormat.Json;
