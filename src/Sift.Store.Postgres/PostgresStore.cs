@@ -54,14 +54,16 @@ public sealed class PostgresStore : ISearchCorpus
 {
     private const int SchemaVersion = 1;
     private readonly NpgsqlDataSource _db;
+    private readonly NpgsqlDataSource _writer; // same database, the long ingest command timeout
     private readonly string _s; // schema name, validated as an identifier by PostgresLocation
     private string? _denseModel;
     private int? _dimension;
 
-    private PostgresStore(PostgresLocation address, NpgsqlDataSource db, PostgresStoreOptions options)
+    private PostgresStore(PostgresLocation address, NpgsqlDataSource db, NpgsqlDataSource writer, PostgresStoreOptions options)
     {
         Address = address;
         _db = db;
+        _writer = writer;
         _s = address.Schema;
         Options = options;
     }
@@ -103,7 +105,8 @@ public sealed class PostgresStore : ISearchCorpus
             // DDL on a plain connection first: the vector type must exist before a data source maps it.
             await Guard(location, "create the schema", async ct =>
             {
-                await using var conn = new NpgsqlConnection(location.ConnectionString());
+                // DDL waits for other writers' locks: the ingest timeout, not the query one.
+                await using var conn = new NpgsqlConnection(location.ConnectionString(options.IngestCommandTimeoutSeconds));
                 await conn.OpenAsync(ct).ConfigureAwait(false);
                 await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
                 await Exec(conn, "SELECT pg_advisory_xact_lock(hashtextextended('sift:ddl', 0))", ct).ConfigureAwait(false);
@@ -129,7 +132,9 @@ public sealed class PostgresStore : ISearchCorpus
         var builder = new NpgsqlDataSourceBuilder(location.ConnectionString());
         builder.UseVector();
         var db = builder.Build();
-        var store = new PostgresStore(location, db, options);
+        var writerBuilder = new NpgsqlDataSourceBuilder(location.ConnectionString(options.IngestCommandTimeoutSeconds));
+        writerBuilder.UseVector();
+        var store = new PostgresStore(location, db, writerBuilder.Build(), options);
         try
         {
             await store.Run("open the corpus", async ct =>
@@ -146,7 +151,7 @@ public sealed class PostgresStore : ISearchCorpus
         }
         catch
         {
-            await db.DisposeAsync().ConfigureAwait(false);
+            store.Dispose();
             throw;
         }
     }
@@ -267,7 +272,7 @@ public sealed class PostgresStore : ISearchCorpus
 
         var result = await Run("ingest", async ct =>
         {
-            await using var conn = await _db.OpenConnectionAsync(ct).ConfigureAwait(false);
+            await using var conn = await _writer.OpenConnectionAsync(ct).ConfigureAwait(false);
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             await Exec(conn, $"SELECT pg_advisory_xact_lock(hashtextextended('sift:write:{_s}', 0))", ct).ConfigureAwait(false);
             if (overwrite)
@@ -415,7 +420,7 @@ public sealed class PostgresStore : ISearchCorpus
         var list = ids.ToArray();
         return Run("delete documents", async ct =>
         {
-            await using var conn = await _db.OpenConnectionAsync(ct).ConfigureAwait(false);
+            await using var conn = await _writer.OpenConnectionAsync(ct).ConfigureAwait(false);
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             await Exec(conn, $"SELECT pg_advisory_xact_lock(hashtextextended('sift:write:{_s}', 0))", ct).ConfigureAwait(false);
             await using var cmd = new NpgsqlCommand($"DELETE FROM {_s}.documents WHERE id = ANY(@ids)", conn);
@@ -490,7 +495,11 @@ public sealed class PostgresStore : ISearchCorpus
         }
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _db.Dispose();
+        _writer.Dispose();
+    }
 }
 
 /// <summary>PostgreSQL full-text search over a <see cref="PostgresStore"/>, ranked by <c>ts_rank_cd</c> (not BM25).</summary>
