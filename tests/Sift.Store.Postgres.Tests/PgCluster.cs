@@ -142,7 +142,16 @@ public sealed class PgCluster : IAsyncDisposable
         {
             return (null, "PostgreSQL server binaries (initdb, pg_ctl) are not installed; `apt-get install postgresql-15 postgresql-server-dev-15` (.ci/run does it)");
         }
-        var share = Run("pg_config", ["--sharedir"]).Trim();
+        string share;
+        try
+        {
+            var pgConfig = File.Exists(Path.Combine(bin, "pg_config")) ? Path.Combine(bin, "pg_config") : "pg_config";
+            share = Run(pgConfig, ["--sharedir"]).Trim();
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return (null, "pg_config is missing, so pgvector cannot be found or built: `apt-get install postgresql-server-dev-15` (.ci/run does it)");
+        }
         if (!File.Exists(Path.Combine(share, "extension", "vector.control")))
         {
             return (null, $"pgvector is not installed ({share}/extension/vector.control missing); build it from ../shared/vendor/pgvector-0.8.6.tar.gz (see its README; .ci/run does it)");
