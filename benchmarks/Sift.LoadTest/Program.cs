@@ -19,6 +19,7 @@ using Sift.Testing;
 //   dotnet run -c Release --project benchmarks/Sift.LoadTest -- --model ../shared/models/fixtures/ce-minilm-l6-arch
 //   dotnet run -c Release --project benchmarks/Sift.LoadTest -- --model DIR --no-dynamic-batching
 //   dotnet run -c Release --project benchmarks/Sift.LoadTest -- --url http://127.0.0.1:8080
+//   dotnet run -c Release --project benchmarks/Sift.LoadTest -- --url http://127.0.0.1:8080 --endpoint /search --mode fts --top-n 10
 return await LoadTest.MainAsync(args);
 
 internal static class LoadTest
@@ -30,7 +31,9 @@ internal static class LoadTest
           --warmup S               seconds of load before measuring (default 3)
           --docs N                 documents per request (default 10)
           --words N                words per document (default 60)
-          --endpoint PATH          /rerank (default), /v1/rerank or /v2/rerank
+          --endpoint PATH          /rerank (default), /v1/rerank, /v2/rerank or /search (SciFact queries; needs --url)
+          --mode M                 with /search: bm25, fts, dense or hybrid (default: the server's)
+          --top-n N                with /search: first-stage candidates per query (default 10; top_k is min(10, N))
           --no-dynamic-batching    with --model: serve without the batching queue
           --threads N              with --model: ONNX Runtime threads (default 0: one per core)
           --max-batch-requests N   with --model: pairs per forward pass (default 16)
@@ -63,11 +66,18 @@ internal static class LoadTest
             Console.Error.WriteLine("pass exactly one of --model DIR or --url URL\n" + Usage);
             return 2;
         }
-        if (endpoint is not ("/rerank" or "/v1/rerank" or "/v2/rerank"))
+        if (endpoint is not ("/rerank" or "/v1/rerank" or "/v2/rerank" or "/search"))
         {
-            Console.Error.WriteLine("--endpoint must be /rerank, /v1/rerank or /v2/rerank");
+            Console.Error.WriteLine("--endpoint must be /rerank, /v1/rerank, /v2/rerank or /search");
             return 2;
         }
+        if (endpoint == "/search" && url is null)
+        {
+            Console.Error.WriteLine("--endpoint /search needs --url (a server started with --index or --store)");
+            return 2;
+        }
+        var searchMode = a.String("--mode");
+        var searchTopN = a.Int("--top-n", 10);
 
         WebApplication? app = null;
         Uri baseUri;
@@ -113,7 +123,7 @@ internal static class LoadTest
             }
         }
 
-        var corpus = LoadCorpus(a.String("--corpus"), words);
+        var corpus = endpoint == "/search" ? LoadQueries() : LoadCorpus(a.String("--corpus"), words);
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = clients + 4, PooledConnectionLifetime = TimeSpan.FromMinutes(10) };
         using var http = new HttpClient(handler) { BaseAddress = baseUri, Timeout = TimeSpan.FromSeconds(60) };
         if (a.String("--api-key") is { } key)
@@ -123,8 +133,8 @@ internal static class LoadTest
 
         Console.Error.WriteLine($"load: {clients} clients x {docsPerRequest} docs ({words} words) on {baseUri}{endpoint.TrimStart('/')}, " +
                                 $"dynamic batching {(model is null ? "(server's setting)" : dynamicBatching ? "on" : "off")}, warm-up {warmup}s, measuring {duration}s");
-        var summary = await RunAsync(http, endpoint, clients, docsPerRequest, corpus, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(duration));
-        summary = summary with { DynamicBatching = model is null ? null : dynamicBatching, Model = model ?? url!, Endpoint = endpoint };
+        var summary = await RunAsync(http, endpoint, clients, docsPerRequest, corpus, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(duration), searchMode, searchTopN);
+        summary = summary with { DynamicBatching = model is null ? null : dynamicBatching, Model = model ?? url!, Endpoint = endpoint + (endpoint == "/search" ? $" (mode {searchMode ?? "default"}, top_n {searchTopN})" : "") };
 
         if (json)
         {
@@ -145,6 +155,15 @@ internal static class LoadTest
 
     private static bool IsLoopback(Uri uri) =>
         uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+
+    /// <summary>SciFact's test queries (for /search), else a few fixed ones.</summary>
+    private static string[] LoadQueries()
+    {
+        var path = Path.Combine(TestPaths.Data, "scifact", "queries.jsonl");
+        return File.Exists(path)
+            ? File.ReadLines(path).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("text").GetString()!).ToArray()
+            : ["cholesterol and heart disease", "vitamin d deficiency", "gene expression in cancer cells", "antibiotic resistance"];
+    }
 
     private static string[] LoadCorpus(string? path, int words)
     {
@@ -173,7 +192,7 @@ internal static class LoadTest
         return texts.ToArray();
     }
 
-    private static async Task<Summary> RunAsync(HttpClient http, string endpoint, int clients, int docs, string[] corpus, TimeSpan warmup, TimeSpan duration)
+    private static async Task<Summary> RunAsync(HttpClient http, string endpoint, int clients, int docs, string[] corpus, TimeSpan warmup, TimeSpan duration, string? searchMode = null, int searchTopN = 10)
     {
         var latencies = new List<double>[clients];
         var failures = new int[clients];
@@ -192,8 +211,13 @@ internal static class LoadTest
             {
                 var texts = Enumerable.Range(0, docs).Select(_ => corpus[rng.Next(corpus.Length)]).ToArray();
                 var query = $"client {c} request {n++}: {corpus[rng.Next(corpus.Length)].Split(' ').Take(8).Aggregate((x, y) => x + " " + y)}";
-                object body = endpoint == "/rerank" ? new { query, texts, truncate = true } : new { query, documents = texts, top_n = 3 };
-                using var content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+                object body = endpoint switch
+                {
+                    "/rerank" => new { query, texts, truncate = true },
+                    "/search" => new { query = corpus[rng.Next(corpus.Length)], mode = searchMode, top_n = searchTopN, top_k = Math.Min(10, searchTopN) },
+                    _ => new { query, documents = texts, top_n = 3 },
+                };
+                using var content = new StringContent(JsonSerializer.Serialize(body, SkipNulls), Encoding.UTF8, "application/json");
                 var t0 = Stopwatch.GetTimestamp();
                 int status;
                 try
@@ -243,6 +267,8 @@ internal static class LoadTest
             MeanMs = all.Length > 0 ? all.Average() : 0,
         };
     }
+
+    private static readonly JsonSerializerOptions SkipNulls = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     private static double Percentile(double[] sorted, double p) =>
         sorted.Length == 0 ? 0 : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];

@@ -3,11 +3,12 @@ using Sift.Evaluation;
 using Sift.Evaluation.Loaders;
 using Sift.Onnx;
 using Sift.Retrieval;
+using Sift.Store.Postgres;
 
 namespace Sift.Hosting;
 
 /// <summary>One configuration to evaluate: a first stage, optionally followed by reranking its candidates.</summary>
-/// <param name="Stage1">bm25, dense, hybrid, or "candidates" (a given candidate list).</param>
+/// <param name="Stage1">bm25, fts (PostgreSQL full-text, with a store), dense, hybrid, or "candidates" (a given candidate list).</param>
 public sealed record EvalConfiguration(string Stage1, bool Rerank)
 {
     public string Name => Rerank ? Stage1 + "+rerank" : Stage1;
@@ -20,9 +21,9 @@ public sealed record EvalConfiguration(string Stage1, bool Rerank)
         {
             var parts = raw.ToLowerInvariant().Split('+');
             var stage = parts[0];
-            if (stage is not ("bm25" or "dense" or "hybrid" or "candidates") || parts.Length > 2 || (parts.Length == 2 && parts[1] != "rerank"))
+            if (stage is not ("bm25" or "fts" or "dense" or "hybrid" or "candidates") || parts.Length > 2 || (parts.Length == 2 && parts[1] != "rerank"))
             {
-                throw new SiftException($"Configuration '{raw}' is not understood. Use bm25, dense, hybrid or candidates, optionally followed by +rerank (e.g. bm25,bm25+rerank,hybrid+rerank).");
+                throw new SiftException($"Configuration '{raw}' is not understood. Use bm25, fts (with --store), dense, hybrid or candidates, optionally followed by +rerank (e.g. bm25,bm25+rerank,hybrid+rerank).");
             }
             list.Add(new EvalConfiguration(stage, parts.Length == 2));
         }
@@ -58,6 +59,9 @@ public sealed record EvalRequest
 
     /// <summary>Index directory to build or reuse (null: a temporary one, deleted afterwards).</summary>
     public string? IndexDirectory { get; init; }
+
+    /// <summary>A PostgreSQL store (postgres://...) to fill or reuse instead of an index directory: lexical stage fts, dense via pgvector HNSW.</summary>
+    public string? Store { get; init; }
 
     /// <summary>How hybrid configurations fuse BM25 and dense lists (default: reciprocal rank fusion).</summary>
     public FusionOptions? Fusion { get; init; }
@@ -129,25 +133,32 @@ public static class EvaluationRunner
             {
                 throw new SiftException("'candidates' configurations need --candidates FILE; with --dataset use bm25, dense or hybrid.");
             }
-            var needDense = request.Configurations.Any(c => c.Stage1 != "bm25");
+            var needDense = request.Configurations.Any(c => c.Stage1 is not ("bm25" or "fts"));
             if (needDense && request.Embedder is null)
             {
                 throw new SiftException("dense and hybrid configurations need a bi-encoder: pass --dense-model DIR.");
             }
-            var temp = request.IndexDirectory is null;
+            if (request.IndexDirectory is not null && request.Store is not null)
+            {
+                throw new SiftException("Pass either --index DIR or --store postgres://..., not both.");
+            }
+            var temp = request.IndexDirectory is null && request.Store is null;
             var dir = request.IndexDirectory ?? Directory.CreateTempSubdirectory("sift-eval-").FullName;
             try
             {
                 var sw = Stopwatch.StartNew();
-                using var index = await OpenOrBuildIndexAsync(dir, dataset, needDense ? request.Embedder : null, needDense ? request.Ann : null, progress, cancellationToken).ConfigureAwait(false);
+                using ISearchCorpus index = request.Store is { } store
+                    ? await OpenOrFillStoreAsync(store, dataset, needDense ? request.Embedder : null, progress, cancellationToken).ConfigureAwait(false)
+                    : new SiftIndexCorpus(await OpenOrBuildIndexAsync(dir, dataset, needDense ? request.Embedder : null, needDense ? request.Ann : null, progress, cancellationToken).ConfigureAwait(false), request.DenseSearch);
                 indexMs = sw.Elapsed.TotalMilliseconds;
                 foreach (var stage in request.Configurations.Select(c => c.Stage1).Distinct())
                 {
                     IRetriever retriever = stage switch
                     {
-                        "bm25" => index.Bm25(),
-                        "dense" => index.Dense(request.Embedder!, request.Embedder!.QueryPrompt, request.DenseSearch),
-                        _ => index.Hybrid(request.Embedder!, request.Fusion, request.Embedder!.QueryPrompt, request.DenseSearch),
+                        "bm25" => SearchService.LexicalFor(index, RetrievalMode.Bm25),
+                        "fts" => SearchService.LexicalFor(index, RetrievalMode.Fts),
+                        "dense" => index.Dense(request.Embedder!, request.Embedder!.QueryPrompt),
+                        _ => index.Hybrid(request.Embedder!, request.Fusion, request.Embedder!.QueryPrompt),
                     };
                     var results = new Dictionary<string, IReadOnlyList<Candidate>>();
                     sw.Restart();
@@ -279,6 +290,37 @@ public static class EvaluationRunner
         if (run.Any(qrels.Contains)) return;
         static string Sample(IEnumerable<string> ids) => string.Join(", ", ids.Take(3).Select(i => $"'{i}'"));
         throw new SiftException($"The candidates and the qrels have no query id in common (candidates: {run.Count} queries, e.g. {Sample(run)}; qrels: {qrels.QueryIds.Count()} queries, e.g. {Sample(qrels.QueryIds)}). Pass the qrels of the same topic set, or make the ids match (zero-padding and prefixes count).");
+    }
+
+    private static async Task<PostgresStore> OpenOrFillStoreAsync(string address, EvaluationDataset dataset, BiEncoder? embedder, IProgress<EvalProgress>? progress, CancellationToken ct)
+    {
+        var store = await PostgresStore.OpenAsync(address, create: true, cancellationToken: ct).ConfigureAwait(false);
+        try
+        {
+            var count = store.Count;
+            if (count == dataset.Documents.Count && (embedder is null || store.DenseModel is not null))
+            {
+                return store; // reuse: same size and has what the configurations need
+            }
+            if (count > 0)
+            {
+                throw new SiftException($"{store.Location} holds {count} documents{(embedder is not null && store.DenseModel is null ? " without vectors" : "")}, not this dataset's {dataset.Documents.Count}. Use another schema (?schema=NAME) or refill it with `sift index --store ... --overwrite`.");
+            }
+            var total = dataset.Documents.Count;
+            await store.AddAsync(dataset.Documents, new IndexAddOptions
+            {
+                Embedder = embedder,
+                DenseModel = embedder?.Model.OnnxPath,
+                DocumentPrefix = embedder?.DocumentPrompt,
+                Progress = progress is null ? null : new SyncProgress<IndexProgress>(p => progress.Report(new EvalProgress("index", (int)p.Documents, total))),
+            }, overwrite: false, ct).ConfigureAwait(false);
+            return store;
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
     }
 
     private static async Task<SiftIndex> OpenOrBuildIndexAsync(string dir, EvaluationDataset dataset, BiEncoder? embedder, AnnOptions? ann, IProgress<EvalProgress>? progress, CancellationToken ct)

@@ -1,5 +1,6 @@
 using Sift.Onnx;
 using Sift.Retrieval;
+using Sift.Store.Postgres;
 
 namespace Sift.Hosting;
 
@@ -14,23 +15,41 @@ public sealed class SearchService : IDisposable
     private readonly CrossEncoder? _reranker;
     private readonly bool _ownsReranker;
 
-    private SearchService(SiftIndex index, BiEncoder? embedder, CrossEncoder? reranker, bool ownsReranker, SearchSettings settings)
+    private SearchService(ISearchCorpus corpus, BiEncoder? embedder, CrossEncoder? reranker, bool ownsReranker, SearchSettings settings)
     {
-        Index = index;
+        Corpus = corpus;
         _embedder = embedder;
         _reranker = reranker;
         _ownsReranker = ownsReranker;
         Settings = settings;
         IRetriever retriever = settings.Mode switch
         {
-            RetrievalMode.Bm25 => index.Bm25(),
-            RetrievalMode.Dense => index.Dense(embedder!, embedder!.QueryPrompt, DenseSearch(settings)),
-            _ => index.Hybrid(embedder!, new FusionOptions { Method = settings.Fusion, Weights = settings.FusionWeights }, embedder!.QueryPrompt, DenseSearch(settings)),
+            RetrievalMode.Bm25 or RetrievalMode.Fts => LexicalFor(corpus, settings.Mode),
+            RetrievalMode.Dense => corpus.Dense(embedder!, embedder!.QueryPrompt),
+            _ => corpus.Hybrid(embedder!, new FusionOptions { Method = settings.Fusion, Weights = settings.FusionWeights }, embedder!.QueryPrompt),
         };
         Pipeline = new SearchPipeline(retriever, reranker, DefaultOptions(settings));
     }
 
-    public SiftIndex Index { get; }
+    /// <summary>What is searched: Sift's index folder or a PostgreSQL store.</summary>
+    public ISearchCorpus Corpus { get; }
+
+    /// <summary>The index folder (null when searching a store).</summary>
+    public SiftIndex? Index => (Corpus as SiftIndexCorpus)?.Index;
+
+    /// <summary>The lexical retriever the mode names, or an error saying which one this corpus has (bm25 or fts).</summary>
+    public static IRetriever LexicalFor(ISearchCorpus corpus, RetrievalMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(corpus);
+        var name = mode.ToString().ToLowerInvariant();
+        if (name != corpus.LexicalName)
+        {
+            throw new SiftException(corpus.LexicalName == "fts"
+                ? $"{corpus.Location} is a PostgreSQL store: its lexical search is PostgreSQL full-text search ranked by ts_rank_cd, which is not BM25. Use --mode fts (or dense, hybrid)."
+                : $"{corpus.Location} is a Sift index: its lexical search is BM25. Use --mode bm25 (fts is PostgreSQL full-text search, for --store).");
+        }
+        return corpus.Lexical();
+    }
     public SearchPipeline Pipeline { get; }
     public SearchSettings Settings { get; }
     public CrossEncoder? Reranker => _reranker;
@@ -42,24 +61,28 @@ public sealed class SearchService : IDisposable
     public static SearchService Open(SearchSettings settings, CrossEncoder? reranker = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        if (string.IsNullOrEmpty(settings.Index))
+        if (string.IsNullOrEmpty(settings.Index) && string.IsNullOrEmpty(settings.Store))
         {
-            throw new SiftException("No index given. Pass --index DIR (create one with `sift index --corpus PATH --index DIR`).");
+            throw new SiftException("No index given. Pass --index DIR (create one with `sift index --corpus PATH --index DIR`) or --store postgres://USER@HOST:PORT/DB.");
         }
-        var index = SiftIndex.Open(settings.Index);
+        if (!string.IsNullOrEmpty(settings.Index) && !string.IsNullOrEmpty(settings.Store))
+        {
+            throw new SiftException("Pass either --index DIR or --store postgres://..., not both.");
+        }
+        ISearchCorpus index = settings.Store is { Length: > 0 } store ? PostgresStore.Open(store) : new SiftIndexCorpus(SiftIndex.Open(settings.Index!), DenseSearch(settings));
         BiEncoder? embedder = null;
         var ownsReranker = false;
         try
         {
-            if (settings.Mode != RetrievalMode.Bm25)
+            if (settings.Mode is not (RetrievalMode.Bm25 or RetrievalMode.Fts))
             {
-                var dense = index.Manifest.Dense;
-                var model = settings.DenseModel ?? dense?.Model;
+                var dense = index.DenseModel;
+                var model = settings.DenseModel ?? dense;
                 if (dense is null)
                 {
                     throw new SiftException(
-                        $"The index at {settings.Index} has no dense vectors, so --mode {settings.Mode.ToString().ToLowerInvariant()} cannot run. " +
-                        "Rebuild it with `sift index --corpus PATH --index DIR --dense-model MODEL`, or use --mode bm25.");
+                        $"The index at {index.Location} has no dense vectors, so --mode {settings.Mode.ToString().ToLowerInvariant()} cannot run. " +
+                        $"Rebuild it with `sift index --corpus PATH {(index is PostgresStore ? "--store ADDRESS --overwrite" : "--index DIR")} --dense-model MODEL`, or use --mode {index.LexicalName}.");
                 }
                 // The index records the exact ONNX file its vectors came from; queries must use the same weights, so
                 // --precision (which is about the reranker) does not apply here.
@@ -110,6 +133,6 @@ public sealed class SearchService : IDisposable
     {
         _embedder?.Dispose();
         if (_ownsReranker) _reranker?.Dispose();
-        Index.Dispose();
+        Corpus.Dispose();
     }
 }

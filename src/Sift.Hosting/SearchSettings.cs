@@ -8,7 +8,8 @@ using YamlDotNet.Serialization.NamingConventions;
 namespace Sift.Hosting;
 
 /// <summary>First-stage retrieval mode.</summary>
-public enum RetrievalMode { Bm25, Dense, Hybrid }
+/// <remarks>Fts is PostgreSQL full-text search (ts_rank_cd, not BM25): the lexical mode of a --store corpus.</remarks>
+public enum RetrievalMode { Bm25, Dense, Hybrid, Fts }
 
 /// <summary>
 /// Everything that configures the retrieve → rerank pipeline. The same settings come from code, a JSON or
@@ -19,6 +20,9 @@ public sealed record SearchSettings
 {
     /// <summary>Index directory.</summary>
     public string? Index { get; init; }
+
+    /// <summary>Shared PostgreSQL store instead of <see cref="Index"/> (postgres://USER@HOST:PORT/DB?schema=NAME).</summary>
+    public string? Store { get; init; }
 
     public RetrievalMode Mode { get; init; } = RetrievalMode.Bm25;
 
@@ -84,7 +88,7 @@ public sealed record SearchSettings
         }
         catch (Exception ex) when (ex is JsonException or YamlException)
         {
-            throw new SiftException($"{path}: invalid config ({ex.Message}). Expected keys: index, mode (bm25|dense|hybrid), top_n, top_k, threshold, rerank_model, dense_model, precision (fp32|int8), fusion (rrf|weighted), fusion_weights, ann (auto|exact|hnsw), ann_expansion_search.", ex);
+            throw new SiftException($"{path}: invalid config ({ex.Message}). Expected keys: index, store, mode (bm25|fts|dense|hybrid), top_n, top_k, threshold, rerank_model, dense_model, precision (fp32|int8), fusion (rrf|weighted), fusion_weights, ann (auto|exact|hnsw), ann_expansion_search.", ex);
         }
     }
 

@@ -98,3 +98,34 @@ public sealed class HybridRetriever : IRetriever
         return RankFusion.Fuse(lists, _fusion, topN);
     }
 }
+
+/// <summary>A <see cref="SiftIndex"/> seen as an <see cref="ISearchCorpus"/> (BM25 + exact dense). Owns the index.</summary>
+public sealed class SiftIndexCorpus(SiftIndex index, DenseSearchOptions? denseSearch = null) : ISearchCorpus
+{
+    public SiftIndex Index { get; } = index ?? throw new ArgumentNullException(nameof(index));
+
+    public string Location => Index.Path;
+
+    public string LexicalName => "bm25";
+
+    public string? DenseModel => Index.Manifest.Dense?.Model;
+
+    public long Count => Index.Count;
+
+    public IRetriever Lexical() => Index.Bm25();
+
+    public IRetriever Dense(IEmbeddingGenerator<string, Embedding<float>> embedder, string? queryPrefix = null) => Index.Dense(embedder, queryPrefix, denseSearch);
+
+    public void Dispose() => Index.Dispose();
+}
+
+/// <summary>Hybrid retrieval over any <see cref="ISearchCorpus"/>.</summary>
+public static class SearchCorpusExtensions
+{
+    /// <summary>Lexical + dense fused (reciprocal rank fusion unless <paramref name="fusion"/> says otherwise); weights in (lexical, dense) order.</summary>
+    public static HybridRetriever Hybrid(this ISearchCorpus corpus, IEmbeddingGenerator<string, Embedding<float>> embedder, FusionOptions? fusion = null, string? queryPrefix = null)
+    {
+        ArgumentNullException.ThrowIfNull(corpus);
+        return new HybridRetriever([corpus.Lexical(), corpus.Dense(embedder, queryPrefix)], fusion);
+    }
+}

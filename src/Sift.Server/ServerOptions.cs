@@ -42,6 +42,10 @@ public sealed record ServerOptions
     /// <summary>Index directory for <c>POST /search</c> (null: no /search).</summary>
     public string? IndexPath { get; init; }
 
+    /// <summary>Shared PostgreSQL store for <c>POST /search</c> (<c>postgres://USER@HOST:PORT/DB?schema=NAME</c>; the
+    /// password from PGPASSWORD or ~/.pgpass); several servers may share one. Exclusive with <see cref="IndexPath"/>.</summary>
+    public string? Store { get; init; }
+
     /// <summary>Address to bind. Loopback unless told otherwise.</summary>
     public string Host { get; init; } = "127.0.0.1";
 
@@ -144,6 +148,8 @@ public sealed record ServerOptions
         if (Threads < 0) throw new SiftException($"--threads must be 0 (one per core) or positive (got {Threads}).");
         if (MaxLength is <= 2) throw new SiftException($"--max-length must be at least 3 (got {MaxLength}).");
         if (ApiKey is { Length: 0 }) throw new SiftException("--api-key must not be empty.");
+        if (IndexPath is not null && Store is not null) throw new SiftException("pass either --index DIR or --store postgres://..., not both.");
+        if (Store is not null) _ = Sift.Store.Postgres.PostgresLocation.Parse(Store);
     }
 
     /// <summary>
@@ -229,7 +235,7 @@ public sealed record ServerOptions
 
     private static readonly HashSet<string> Known =
     [
-        "index", "host", "port", "max-batch-tokens", "max-batch-requests", "max-concurrent-requests", "max-client-batch-size",
+        "index", "store", "host", "port", "max-batch-tokens", "max-batch-requests", "max-concurrent-requests", "max-client-batch-size",
         "max-payload-bytes", "api-key", "batch-workers", "precision", "threads", "dynamic-batching", "no-dynamic-batching", "shutdown-timeout",
         "max-length", "long-docs", "stride", "max-chunks", "device",
     ];
@@ -251,6 +257,7 @@ public sealed record ServerOptions
             o = key switch
             {
                 "index" => o with { IndexPath = raw },
+                "store" => o with { Store = raw },
                 "host" => o with { Host = raw },
                 "port" => o with { Port = Int(key, raw, where) },
                 "max-batch-tokens" => o with { MaxBatchTokens = Int(key, raw, where) },
@@ -328,5 +335,5 @@ public sealed record ServerOptions
 
     /// <summary>Never prints the API key.</summary>
     public override string ToString() =>
-        $"ServerOptions {{ Models = [{string.Join(", ", Models)}], Host = {Host}, Port = {Port}, Index = {IndexPath}, ApiKey = {(ApiKey is null ? "none" : "***")} }}";
+        $"ServerOptions {{ Models = [{string.Join(", ", Models)}], Host = {Host}, Port = {Port}, Index = {IndexPath}, Store = {(Store is null ? "none" : Sift.Store.Postgres.PostgresLocation.Redact(Store))}, ApiKey = {(ApiKey is null ? "none" : "***")} }}";
 }

@@ -17,7 +17,7 @@ internal static class EvalCommand
         var split = new Option<string>("--split") { Description = "BEIR qrels split.", DefaultValueFactory = _ => "test" };
         var candidates = new Option<FileInfo?>("--candidates") { Description = "Candidate-list JSON to rerank (e.g. retrieve_results_dl19_top100.json)." };
         var qrels = new Option<FileInfo?>("--qrels") { Description = "TREC or BEIR qrels for --candidates." };
-        var mode = new Option<RetrievalMode>("--mode") { Description = "First stage for --dataset: bm25, dense or hybrid.", DefaultValueFactory = _ => RetrievalMode.Bm25 };
+        var mode = new Option<RetrievalMode>("--mode") { Description = "First stage for --dataset: bm25, fts (with --store), dense or hybrid.", DefaultValueFactory = _ => RetrievalMode.Bm25 };
         var topN = new Option<int>("--top-n") { Description = "Candidates per query.", DefaultValueFactory = _ => 100 };
         var rerank = new Option<string?>("--rerank-model") { Description = "Cross-encoder that reranks the candidates." };
         var dense = new Option<string?>("--dense-model") { Description = "Bi-encoder for dense/hybrid first stages." };
@@ -26,6 +26,7 @@ internal static class EvalCommand
         var compare = new Option<string?>("--compare") { Description = "Configurations to compare, e.g. bm25,bm25+rerank,hybrid+rerank (default: the first stage, plus +rerank when a model is given)." };
         var report = new Option<DirectoryInfo?>("--report") { Description = "Write a Markdown report with PNG charts (metrics per configuration, per-query win/loss) here." };
         var runOut = new Option<DirectoryInfo?>("--run-out") { Description = "Write each configuration's run in TREC format (qid Q0 docid rank score tag) here." };
+        var storeOpt = new Option<string?>("--store") { Description = "Fill (or reuse) a PostgreSQL store instead of an index: postgres://USER@HOST:PORT/DB?schema=NAME; its lexical stage is fts (ts_rank_cd, not BM25)." };
         var indexDir = new Option<DirectoryInfo?>("--index") { Description = "Build (or reuse) the dataset's index here instead of a temporary directory." };
         var precision = CliCommon.PrecisionOption();
         var densePrecision = new Option<ModelPrecision>("--dense-precision") { Description = "Bi-encoder weights: fp32 (onnx/model.onnx) or int8 (onnx/model_quantized.onnx).", DefaultValueFactory = _ => ModelPrecision.Fp32 };
@@ -44,7 +45,7 @@ internal static class EvalCommand
 
         var cmd = new Command("eval", "Evaluate retrieval and reranking quality (nDCG, MRR, Recall, MAP) with trec_eval's rules.")
         {
-            dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir,
+            dataset, split, candidates, qrels, mode, topN, rerank, dense, metrics, level, compare, report, runOut, indexDir, storeOpt,
             precision, densePrecision, fusion, fusionWeights, batchSize, threads, maxLength, longDocs, format, device, interpolate, queryIds,
         };
         foreach (var o in ann.All(build: true)) cmd.Options.Add(o);
@@ -69,6 +70,8 @@ internal static class EvalCommand
                 foreach (var w in data.Warnings) CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(w)}");
                 if (pr.GetValue(queryIds) is { } idFile) data = data.Restrict(ReadIds(idFile.FullName), idFile.FullName);
                 stage1 = pr.GetValue(mode).ToString().ToLowerInvariant();
+                // A store's lexical stage is PostgreSQL full-text search, not BM25: default to it when --mode is not given.
+                if (pr.GetValue(storeOpt) is not null && pr.GetResult(mode) is not { Implicit: false }) stage1 = "fts";
             }
             else
             {
@@ -99,6 +102,7 @@ internal static class EvalCommand
                 Interpolation = pr.GetValue(interpolate) ?? [],
                 Ann = ann.Build(pr),
                 DenseSearch = ann.Search(pr),
+                Store = pr.GetValue(storeOpt),
             };
 
             EvalOutcome outcome = null!;

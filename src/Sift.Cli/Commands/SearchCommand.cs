@@ -12,9 +12,10 @@ internal static class SearchCommand
     {
         var config = new Option<FileInfo?>("--config") { Description = "JSON or YAML settings file (index, mode, top_n, top_k, rerank_model, ...); flags override it." };
         var index = new Option<string?>("--index") { Description = "Index directory built by `sift index`." };
+        var store = new Option<string?>("--store") { Description = "Instead of --index: a PostgreSQL store filled by `sift index --store` (postgres://USER@HOST:PORT/DB?schema=NAME); lexical mode is fts." };
         var query = new Option<string?>("--query", "-q") { Description = "Query text; omit for an interactive prompt (one query per line until EOF)." };
         query.Validators.Add(r => { if (r.GetValueOrDefault<string?>() is { } v && string.IsNullOrWhiteSpace(v)) r.AddError("--query is empty; give the text to search for, or omit --query for the interactive prompt."); });
-        var mode = new Option<RetrievalMode>("--mode") { Description = "First stage: bm25, dense or hybrid.", DefaultValueFactory = _ => RetrievalMode.Bm25 };
+        var mode = new Option<RetrievalMode>("--mode") { Description = "First stage: bm25 (--index), fts (--store: PostgreSQL full-text, ts_rank_cd), dense or hybrid.", DefaultValueFactory = _ => RetrievalMode.Bm25 };
         var topN = new Option<int>("--top-n") { Description = "Candidates retrieved for reranking.", DefaultValueFactory = _ => 100 };
         var topK = new Option<int>("--top-k", "-k") { Description = "Results returned.", DefaultValueFactory = _ => 10 };
         var threshold = new Option<float?>("--threshold") { Description = "Drop results whose final score is below this." };
@@ -27,7 +28,7 @@ internal static class SearchCommand
 
         var cmd = new Command("search", "Search an index: BM25/dense/hybrid retrieval, cross-encoder reranking, top-K.")
         {
-            config, index, query, mode, topN, topK, threshold, rerank, dense, precision, format, longDocs,
+            config, index, store, query, mode, topN, topK, threshold, rerank, dense, precision, format, longDocs,
         };
         foreach (var o in ann.All(build: false)) cmd.Options.Add(o);
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
@@ -38,7 +39,8 @@ internal static class SearchCommand
             s = s with
             {
                 Index = pr.GetValue(index) ?? s.Index,
-                Mode = Given(mode) ? pr.GetValue(mode) : s.Mode,
+                Store = pr.GetValue(store) ?? s.Store,
+                Mode = Given(mode) ? pr.GetValue(mode) : pr.GetValue(store) is not null && s.Mode == RetrievalMode.Bm25 ? RetrievalMode.Fts : s.Mode,
                 TopN = Given(topN) ? pr.GetValue(topN) : s.TopN,
                 TopK = Given(topK) ? pr.GetValue(topK) : s.TopK,
                 Threshold = pr.GetValue(threshold) ?? s.Threshold,
@@ -61,7 +63,7 @@ internal static class SearchCommand
             var interactive = !Console.IsInputRedirected;
             if (interactive)
             {
-                CliCommon.StdErr.MarkupLine($"[grey]{service.Index.Count:N0} documents; {s.Mode.ToString().ToLowerInvariant()}{(s.RerankModel is null ? "" : " + rerank")}. One query per line, Ctrl-D to quit.[/]");
+                CliCommon.StdErr.MarkupLine($"[grey]{service.Corpus.Count:N0} documents; {s.Mode.ToString().ToLowerInvariant()}{(s.RerankModel is null ? "" : " + rerank")}. One query per line, Ctrl-D to quit.[/]");
             }
             while (!ct.IsCancellationRequested)
             {

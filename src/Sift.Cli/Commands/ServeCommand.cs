@@ -18,6 +18,7 @@ internal static class ServeCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var index = new Option<string?>("--index") { Description = "Index directory: enables POST /search (retrieve + rerank). Env: SIFT_INDEX." };
+        var store = new Option<string?>("--store") { Description = "Shared PostgreSQL store instead of --index: postgres://USER@HOST:PORT/DB?schema=NAME (password from PGPASSWORD or ~/.pgpass). Env: SIFT_STORE." };
         var host = new Option<string?>("--host") { Description = "Address to bind (default 127.0.0.1, loopback only; 0.0.0.0 for all interfaces). Env: SIFT_HOST." };
         var port = new Option<int?>("--port", "-p") { Description = "Port (default 8080). Env: SIFT_PORT." };
         var maxBatchTokens = new Option<int?>("--max-batch-tokens") { Description = "Padded tokens per forward pass of the batching queue (default 16384). Env: SIFT_MAX_BATCH_TOKENS." };
@@ -40,7 +41,7 @@ internal static class ServeCommand
 
         var cmd = new Command("serve", "Serve cross-encoder reranking over HTTP (Hugging Face TEI /rerank, Cohere and Jina /v1/rerank and /v2/rerank, /search with --index).")
         {
-            model, index, host, port, maxBatchTokens, maxBatchRequests, batchWorkers, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
+            model, index, store, host, port, maxBatchTokens, maxBatchRequests, batchWorkers, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
             maxLength, device, noBatching, shutdown, longDocs, stride, maxChunks, config,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
@@ -49,6 +50,7 @@ internal static class ServeCommand
             options = options.ApplyEnvironment();
             if (pr.GetValue(model) is { Length: > 0 } models) options = options with { Models = models.Select(ModelSpec.Parse).ToList() };
             if (pr.GetValue(index) is { } i) options = options with { IndexPath = i };
+            if (pr.GetValue(store) is { } st0) options = options with { Store = st0 };
             if (pr.GetValue(host) is { } h) options = options with { Host = h };
             if (pr.GetValue(port) is { } p) options = options with { Port = p };
             if (pr.GetValue(maxBatchTokens) is { } mbt) options = options with { MaxBatchTokens = mbt };

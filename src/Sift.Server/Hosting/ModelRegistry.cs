@@ -206,6 +206,11 @@ internal sealed class ModelLoaderService : IHostedService
                 search = SearchService.Open(index, served[0], _options);
                 _logger.LogInformation("Opened index {Index} for /search", index);
             }
+            else if (_options.Store is { } store)
+            {
+                search = SearchService.OpenStore(store, served[0], _options);
+                _logger.LogInformation("Opened store {Store} for /search", search.IndexPath); // redacted: no password
+            }
             _registry.SetReady(served, search);
             _logger.LogInformation("Ready");
         }

@@ -3,42 +3,47 @@ using Sift.Onnx;
 using Sift.Retrieval;
 using Sift.Server.Http;
 using Sift.Server.Scoring;
+using Sift.Store.Postgres;
 
 namespace Sift.Server.Hosting;
 
 /// <summary>
-/// <c>POST /search</c>: retrieve from the server's index (bm25, dense or hybrid) and rerank the candidates with the
+/// <c>POST /search</c>: retrieve from the server's index or store (bm25 or fts, dense, hybrid) and rerank the candidates with the
 /// default model through the same batching queue as /rerank, via <see cref="SearchPipeline"/>.
 /// The dense query encoder (the model the index was built with) is loaded on the first dense or hybrid search.
 /// </summary>
 public sealed class SearchService : IDisposable
 {
-    private readonly SiftIndex _index;
+    private readonly ISearchCorpus _corpus;
     private readonly IReranker _reranker;
     private readonly Lazy<BiEncoder> _embedder;
 
-    private SearchService(SiftIndex index, IReranker reranker, ServerOptions? options)
+    private SearchService(ISearchCorpus corpus, IReranker reranker, ServerOptions? options)
     {
-        _index = index;
+        _corpus = corpus;
         _reranker = reranker;
         _embedder = new Lazy<BiEncoder>(() =>
         {
-            var dense = _index.Manifest.Dense ?? throw new SiftException("the index has no dense vectors; search with \"mode\": \"bm25\"");
-            return BiEncoder.Load(dense.Model, new BiEncoderOptions { IntraOpThreads = options?.Threads ?? 0 });
+            var model = _corpus.DenseModel ?? throw new SiftException($"the index has no dense vectors; search with \"mode\": \"{_corpus.LexicalName}\"");
+            return BiEncoder.Load(model, new BiEncoderOptions { IntraOpThreads = options?.Threads ?? 0 });
         }, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     internal static SearchService Open(string indexPath, ServedModel reranker, ServerOptions? options = null) =>
-        new(SiftIndex.Open(indexPath), new BatchedReranker(reranker), options);
+        new(new SiftIndexCorpus(SiftIndex.Open(indexPath)), new BatchedReranker(reranker), options);
 
-    /// <summary>The index directory.</summary>
-    public string IndexPath => _index.Path;
+    /// <summary>Searches a shared PostgreSQL store (postgres://...) instead of an index folder.</summary>
+    internal static SearchService OpenStore(string address, ServedModel reranker, ServerOptions? options = null) =>
+        new(PostgresStore.Open(address), new BatchedReranker(reranker), options);
+
+    /// <summary>The index directory, or the store's address without credentials.</summary>
+    public string IndexPath => _corpus.Location;
 
     /// <summary>Whether dense (and hybrid) search is possible.</summary>
-    public bool HasDense => _index.Manifest.Dense is not null;
+    public bool HasDense => _corpus.DenseModel is not null;
 
-    /// <summary>The mode used when a request names none: hybrid with dense vectors, else bm25.</summary>
-    public string DefaultMode => HasDense ? "hybrid" : "bm25";
+    /// <summary>The mode used when a request names none: hybrid with dense vectors, else the lexical one (bm25 or fts).</summary>
+    public string DefaultMode => HasDense ? "hybrid" : _corpus.LexicalName;
 
     public async Task<SearchResult> SearchAsync(string query, string? mode, int topN, int topK, float? threshold, CancellationToken cancellationToken)
     {
@@ -48,10 +53,11 @@ public sealed class SearchService : IDisposable
         {
             retriever = mode switch
             {
-                "bm25" => _index.Bm25(),
-                "dense" => _index.Dense(_embedder.Value, _embedder.Value.QueryPrompt),
-                "hybrid" => _index.Hybrid(_embedder.Value, queryPrefix: _embedder.Value.QueryPrompt),
-                _ => throw ApiException.Invalid("mode", $"'mode' must be bm25, dense or hybrid (got '{mode}')"),
+                "bm25" or "fts" when mode == _corpus.LexicalName => _corpus.Lexical(),
+                "bm25" or "fts" => throw new SiftException($"this server's first stage ranks lexically with {_corpus.LexicalName}{(_corpus.LexicalName == "fts" ? " (PostgreSQL full-text search, ts_rank_cd: not BM25)" : "")}; use \"mode\": \"{_corpus.LexicalName}\""),
+                "dense" => _corpus.Dense(_embedder.Value, _embedder.Value.QueryPrompt),
+                "hybrid" => _corpus.Hybrid(_embedder.Value, queryPrefix: _embedder.Value.QueryPrompt),
+                _ => throw ApiException.Invalid("mode", $"'mode' must be {_corpus.LexicalName}, dense or hybrid (got '{mode}')"),
             };
         }
         catch (SiftException ex)
@@ -77,6 +83,6 @@ public sealed class SearchService : IDisposable
         {
             d.Dispose();
         }
-        _index.Dispose();
+        _corpus.Dispose();
     }
 }

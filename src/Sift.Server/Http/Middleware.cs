@@ -38,6 +38,13 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetric
                 ? "request body is larger than the server's limit (--max-payload-bytes)"
                 : "bad request").ConfigureAwait(false);
         }
+        catch (StoreUnavailableException ex)
+        {
+            // The shared store (PostgreSQL) is down or timed out: a temporary condition, so 503 and a retry hint
+            // (nginx's proxy_next_upstream can try another replica). The message names the store without credentials.
+            logger.LogWarning("Store unavailable on {Method} {Path}: {Message}", context.Request.Method, context.Request.Path, ex.Message);
+            await ErrorBody.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "store_unavailable", ex.Message, null, 1).ConfigureAwait(false);
+        }
         catch (SiftException ex)
         {
             // User-facing engine errors (e.g. an activation the model cannot use): the message is written for people.
