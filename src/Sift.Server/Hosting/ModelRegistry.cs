@@ -78,7 +78,10 @@ public sealed class ModelRegistry
     /// <summary>The model a request names (null: the default, the first one), or an error response.</summary>
     public ServedModel Resolve(string? name)
     {
-        EnsureReady();
+        if (_state != ServerState.Stopping)
+        {
+            EnsureReady(); // a request admitted before a drain began still gets its model while draining
+        }
         var models = _models;
         if (name is null)
         {
