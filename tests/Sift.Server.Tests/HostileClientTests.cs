@@ -28,6 +28,7 @@ public sealed class HostileClientTests(TinyServerFixture fx)
         { "/v1/rerank", "{\"model\":\"m\\udfff\",\"query\":\"q\",\"documents\":[\"a\"]}", "model" },
         { "/v2/rerank", "{\"query\":\"q\",\"documents\":[{\"text\":\"\\ud83d\"}]}", "documents[0].text" },
         { "/v1/rerank", "{\"query\":\"q\",\"documents\":[\"\\udc00\\ud800\"]}", "documents[0]" },
+        { "/rerank", "{\"\\udc00\":1,\"query\":\"q\",\"texts\":[\"a\"]}", "query" }, // in a property name
         { "/search", "{\"query\":\"\\ud800\"}", "" }, // no index here: 404 comes first, still not a 500
     };
 

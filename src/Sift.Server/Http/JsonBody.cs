@@ -65,9 +65,26 @@ internal static class JsonBody
         return doc.RootElement;
     }
 
+    /// <summary>
+    /// <see cref="JsonElement.TryGetProperty(string, out JsonElement)"/>, which unescapes every property name it
+    /// compares and throws on a name holding a lone surrogate escape: that is the client's error too.
+    /// </summary>
+    private static bool TryGet(JsonElement obj, string name, out JsonElement value)
+    {
+        try
+        {
+            return obj.TryGetProperty(name, out value);
+        }
+        catch (InvalidOperationException)
+        {
+            throw new ApiException(StatusCodes.Status400BadRequest, "invalid_text",
+                $"a property name next to '{name}' is not valid text (an unpaired UTF-16 surrogate escape, \\ud800-\\udfff); send valid UTF-8", name);
+        }
+    }
+
     public static string RequireString(JsonElement obj, string field)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!TryGet(obj, field, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             throw ApiException.Missing(field);
         }
@@ -93,7 +110,7 @@ internal static class JsonBody
 
     public static string? OptionalString(JsonElement obj, string field)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!TryGet(obj, field, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
@@ -102,7 +119,7 @@ internal static class JsonBody
 
     public static bool OptionalBool(JsonElement obj, string field, bool fallback)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!TryGet(obj, field, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return fallback;
         }
@@ -116,7 +133,7 @@ internal static class JsonBody
 
     public static int? OptionalInt(JsonElement obj, string field, int min = int.MinValue)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!TryGet(obj, field, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
@@ -133,7 +150,7 @@ internal static class JsonBody
 
     public static float? OptionalFloat(JsonElement obj, string field)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!TryGet(obj, field, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
@@ -161,7 +178,7 @@ internal static class JsonBody
     /// <summary>An optional array of strings (Cohere's <c>rank_fields</c>); null when absent.</summary>
     public static List<string>? OptionalStringArray(JsonElement obj, string field)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!TryGet(obj, field, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             return null;
         }
@@ -226,7 +243,7 @@ internal static class JsonBody
     private static string FieldText(JsonElement doc, string name, string key)
     {
         var path = $"{name}.{key}";
-        if (!doc.TryGetProperty(key, out var t) || t.ValueKind == JsonValueKind.Null)
+        if (!TryGet(doc, key, out var t) || t.ValueKind == JsonValueKind.Null)
         {
             throw key == "text"
                 ? ApiException.Missing(path)
@@ -243,7 +260,7 @@ internal static class JsonBody
     /// <summary>The length of an array field, checked before any element is read (so a too-big batch is a cheap 413).</summary>
     public static JsonElement RequireArray(JsonElement obj, string field, int maxCount)
     {
-        if (!obj.TryGetProperty(field, out var v) || v.ValueKind == JsonValueKind.Null)
+        if (!TryGet(obj, field, out var v) || v.ValueKind == JsonValueKind.Null)
         {
             throw ApiException.Missing(field);
         }
