@@ -78,7 +78,7 @@ internal static class JsonBody
         catch (InvalidOperationException)
         {
             throw new ApiException(StatusCodes.Status400BadRequest, "invalid_text",
-                $"a property name next to '{name}' is not valid text (an unpaired UTF-16 surrogate escape, \\ud800-\\udfff); send valid UTF-8", name);
+                "a property name in the request body is not valid text (an unpaired UTF-16 surrogate escape, \\ud800-\\udfff); send valid UTF-8");
         }
     }
 
