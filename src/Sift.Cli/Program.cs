@@ -10,7 +10,11 @@ public static class Program
         // The bundled real models (all-MiniLM-L6-v2, arctic-embed-xs) install themselves on first use of their names.
         Sift.Models.BundledModels.Register(new InstallNotice());
         var root = BuildRoot();
-        return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+        var parse = root.Parse(args);
+        // `sift serve` handles SIGTERM/SIGINT itself (it drains, then exits 0); System.CommandLine's handler would end
+        // the process with 143 two seconds after the signal, in the middle of the drain.
+        var config = parse.CommandResult.Command.Name == "serve" ? new InvocationConfiguration { ProcessTerminationTimeout = null } : new InvocationConfiguration();
+        return await parse.InvokeAsync(config).ConfigureAwait(false);
     }
 
     /// <summary>The whole command tree; each command lives in its own file under Commands/.</summary>

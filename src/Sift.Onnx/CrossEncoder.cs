@@ -252,14 +252,17 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// with its own batching (the server's queue) can run <see cref="ScoringPlan.Encodings"/> and then
     /// <see cref="Combine"/> the logits.
     /// </summary>
-    public ScoringPlan Plan(TokenizedText query, IReadOnlyList<TokenizedText> documents)
+    /// <param name="query">The tokenized query.</param>
+    /// <param name="documents">The tokenized documents.</param>
+    /// <param name="maxChunks">Chunk long documents into at most this many windows whatever <see cref="CrossEncoderOptions.LongDocuments"/> says (Cohere's <c>max_chunks_per_doc</c>); null: the options decide.</param>
+    public ScoringPlan Plan(TokenizedText query, IReadOnlyList<TokenizedText> documents, int? maxChunks = null)
     {
         ArgumentNullException.ThrowIfNull(query);
         ArgumentNullException.ThrowIfNull(documents);
         var items = new List<ScoringItem>(documents.Count);
         for (var i = 0; i < documents.Count; i++)
         {
-            AddItems(items, i, query, documents[i]);
+            AddItems(items, i, query, documents[i], maxChunks);
         }
         return new ScoringPlan(items.Select(x => x.Encoding).ToArray(), items.Select(x => (x.Owner, x.Window)).ToArray(), documents.Count);
     }
@@ -351,17 +354,18 @@ public sealed class CrossEncoder : IReranker, IDisposable
     private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, string document) =>
         AddItems(items, owner, query, Tokenizer.Tokenize(document));
 
-    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, TokenizedText doc)
+    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, TokenizedText doc, int? maxChunks = null)
     {
         var special = Tokenizer.NumSpecialTokensToAdd(isPair: true);
-        if (_options.LongDocuments == LongDocumentStrategy.Truncate || query.Count + doc.Count + special <= MaxLength)
+        var chunk = maxChunks is { } m ? m > 1 : _options.LongDocuments == LongDocumentStrategy.Chunk;
+        if (!chunk || query.Count + doc.Count + special <= MaxLength)
         {
             // Fits (or truncation requested): exactly the sentence-transformers encoding.
             items.Add(new ScoringItem(owner, Tokenizer.Build(query, doc, MaxLength, _options.Truncation), null));
             return;
         }
 
-        foreach (var (window, slice) in Windows(query, doc, special))
+        foreach (var (window, slice) in Windows(query, doc, special, maxChunks ?? _options.MaxChunks))
         {
             items.Add(new ScoringItem(owner, Tokenizer.Build(query, slice, MaxLength, TruncationStrategy.LongestFirst), window));
         }
@@ -372,14 +376,14 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// tokens, overlapping by <see cref="CrossEncoderOptions.ChunkOverlap"/>, at most MaxChunks of them.
     /// A query longer than half the budget is cut to half so every window still sees real document text.
     /// </summary>
-    private IEnumerable<(TextWindow Window, TokenizedText Slice)> Windows(TokenizedText query, TokenizedText doc, int special)
+    private IEnumerable<(TextWindow Window, TokenizedText Slice)> Windows(TokenizedText query, TokenizedText doc, int special, int maxChunks)
     {
         var budget = MaxLength - special;
         var docBudget = Math.Max(1, budget - Math.Min(query.Count, budget / 2));
         var overlap = Math.Min(_options.ChunkOverlap, docBudget - 1);
         var step = docBudget - overlap;
         var total = doc.Count <= docBudget ? 1 : 1 + (int)Math.Ceiling((doc.Count - docBudget) / (double)step);
-        var count = Math.Min(total, _options.MaxChunks);
+        var count = Math.Min(total, maxChunks);
         for (var w = 0; w < count; w++)
         {
             var start = w * step;

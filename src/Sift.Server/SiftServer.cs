@@ -4,11 +4,11 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Prometheus;
 using Sift.Server.Hosting;
 using Sift.Server.Http;
 using Sift.Server.Observability;
@@ -44,6 +44,11 @@ public static class SiftServer
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.MaxPayloadBytes;
+            // Kestrel answers its own line/header limits with an empty body; ErrorHandlingMiddleware enforces the real
+            // (lower) ones with a JSON 414/431, so Kestrel's are raised above them.
+            k.Limits.MaxRequestLineSize = ErrorHandlingMiddleware.KestrelLineAndHeaderBytes;
+            k.Limits.MaxRequestHeadersTotalSize = ErrorHandlingMiddleware.KestrelLineAndHeaderBytes;
+            k.Limits.MaxRequestHeaderCount = ErrorHandlingMiddleware.MaxRequestHeaderCount * 10;
             if (ip is null)
             {
                 k.ListenLocalhost(options.Port);
@@ -59,13 +64,9 @@ public static class SiftServer
         builder.Services.AddSingleton<ServerMetrics>();
         builder.Services.AddSingleton<ModelRegistry>();
         builder.Services.AddSingleton<ConcurrencyLimiter>();
+        builder.Services.AddSingleton<ShutdownDrain>();
         builder.Services.AddHostedService<ModelLoaderService>();
-        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((doc, _, _) =>
-        {
-            doc.Info.Title = "Sift reranking server";
-            doc.Info.Description = "Cross-encoder reranking speaking the Hugging Face TEI (/rerank), Cohere (/v1/rerank, /v2/rerank) and Jina (/v1/rerank) APIs, plus /search over a Sift index.";
-            return Task.CompletedTask;
-        }));
+        builder.Services.AddOpenApi(OpenApiDocument.Configure);
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         return builder;
@@ -88,9 +89,18 @@ public static class SiftServer
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<ApiKeyMiddleware>();
         app.UseRouting();
+        app.Use((context, next) =>
+        {
+            // MapOpenApi answers an unknown document name in plain text; only v1 exists.
+            if (context.Request.Path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) &&
+                !context.Request.Path.Equals("/openapi/v1.json", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ApiException(StatusCodes.Status404NotFound, "not_found", $"no OpenAPI document at {context.Request.Path}; the document is /openapi/v1.json");
+            }
+            return next(context);
+        });
         app.MapOpenApi().WithName("openapi");
-        app.MapMetrics("/metrics", metrics.Registry);
-        Endpoints.Map(app);
+        Endpoints.Map(app, metrics);
         return app;
     }
 
@@ -101,26 +111,17 @@ public static class SiftServer
     /// </summary>
     public static async Task<int> RunAsync(ServerOptions options, CancellationToken cancellationToken = default)
     {
-        var app = Build(CreateBuilder(options with { ExitOnLoadFailure = true }));
+        var builder = CreateBuilder(options with { ExitOnLoadFailure = true });
+        // Signals drain (503 to new requests, in-flight ones finish) instead of closing the port at once.
+        builder.Services.AddSingleton<IHostLifetime, DrainingLifetime>();
+        var app = Build(builder);
         await using (app.ConfigureAwait(false))
         {
-            // A command-line host may stop waiting for us soon after SIGTERM (System.CommandLine gives its action
-            // 2 s); a foreground thread keeps the process alive until the drain below is over.
-            var drained = new ManualResetEventSlim(); // never disposed: the keep-alive thread may still be waking up
-            var keepAlive = new Thread(() => drained.Wait()) { IsBackground = false, Name = "sift-serve-drain" };
-            keepAlive.Start();
-            try
-            {
-                var lifetime = app.Services.GetRequiredService<IHostApplicationLifetime>();
-                var registry = app.Services.GetRequiredService<ModelRegistry>();
-                using var reg = cancellationToken.Register(() => lifetime.StopApplication());
-                await app.RunAsync().ConfigureAwait(false); // disposes the app's services when it returns
-                return registry.State == ServerState.Failed ? 2 : 0;
-            }
-            finally
-            {
-                drained.Set();
-            }
+            var registry = app.Services.GetRequiredService<ModelRegistry>();
+            var drain = app.Services.GetRequiredService<ShutdownDrain>();
+            using var reg = cancellationToken.Register(() => _ = drain.DrainAsync());
+            await app.RunAsync().ConfigureAwait(false); // disposes the app's services when it returns
+            return registry.State == ServerState.Failed ? 2 : 0;
         }
     }
 

@@ -255,6 +255,9 @@ public sealed class BehaviourTests
         Assert.Equal(expected[0].Score, ranks[0]!["score"]!.GetValue<float>(), 1e-5f);
         var info = await ServerHarness.JsonAsync(await server.Client.GetAsync("/info"));
         Assert.Equal("int8", info["model_dtype"]!.GetValue<string>());
-        Assert.EndsWith("model_quantized.onnx", info["models"]![0]!["onnx_path"]!.GetValue<string>());
+        // /info names the weights file (no path: issue 15) and its checksum.
+        Assert.Equal("model_quantized.onnx", info["models"]![0]!["onnx_file"]!.GetValue<string>());
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Path.Combine(ServerHarness.Tiny, "onnx", "model_quantized.onnx")))),
+            info["models"]![0]!["sha256"]!.GetValue<string>());
     }
 }

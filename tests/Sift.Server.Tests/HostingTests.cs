@@ -97,7 +97,7 @@ public sealed class HostingTests
         Assert.Throws<SiftException>(() => ServerHarness.Options(o => o with { Port = 70000 }).Validate());
     }
 
-    private static async Task<(WebApplication App, Uri Base)> StartKestrelAsync(ServerOptions options)
+    internal static async Task<(WebApplication App, Uri Base)> StartKestrelAsync(ServerOptions options)
     {
         var app = SiftServer.Build(SiftServer.CreateBuilder(options with { Host = "127.0.0.1", Port = 0 }));
         await app.StartAsync();

@@ -69,13 +69,34 @@ public sealed class ServerHarness : IAsyncDisposable
     public static async Task<JsonNode> JsonAsync(HttpResponseMessage response) =>
         JsonNode.Parse(await response.Content.ReadAsStringAsync()) ?? throw new InvalidOperationException("null JSON");
 
-    /// <summary>Asserts the status and the error body shape; returns the error object.</summary>
+    /// <summary>
+    /// Asserts the status and the error body in the route's protocol shape (TEI <c>{"error": MESSAGE, "error_type"}</c>,
+    /// Cohere/Jina <c>{"message"}</c>, Sift <c>{"error": {"code", "message"}}</c>), each with Sift's code and field;
+    /// returns them as one object with "code", "message" and "field".
+    /// </summary>
     public static async Task<JsonObject> AssertErrorAsync(HttpResponseMessage response, int status, string? code = null, string? field = null)
     {
         var text = await response.Content.ReadAsStringAsync();
         Assert.True((int)response.StatusCode == status, $"expected {status}, got {(int)response.StatusCode}: {text}");
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        var error = JsonNode.Parse(text)!["error"]!.AsObject();
+        var root = JsonNode.Parse(text)!.AsObject();
+        var path = response.RequestMessage?.RequestUri?.AbsolutePath.TrimEnd('/') ?? "";
+        JsonObject error;
+        if (path is "/rerank" or "/health" or "/info")
+        {
+            Assert.True(root["error"] is JsonValue, "TEI routes answer {\"error\": MESSAGE, \"error_type\"}: " + text);
+            Assert.Contains(root["error_type"]!.GetValue<string>(), new[] { "Validation", "Overloaded", "Tokenizer", "Backend", "Unhealthy" });
+            error = new JsonObject { ["code"] = root["code"]?.GetValue<string>(), ["message"] = root["error"]!.GetValue<string>(), ["field"] = root["field"]?.GetValue<string>() };
+        }
+        else if (path is "/v1/rerank" or "/v2/rerank")
+        {
+            Assert.Null(root["error"]);
+            error = new JsonObject { ["code"] = root["code"]?.GetValue<string>(), ["message"] = root["message"]!.GetValue<string>(), ["field"] = root["field"]?.GetValue<string>() };
+        }
+        else
+        {
+            error = root["error"]!.AsObject().DeepClone().AsObject();
+        }
         Assert.False(string.IsNullOrWhiteSpace(error["code"]!.GetValue<string>()));
         var message = error["message"]!.GetValue<string>();
         Assert.False(string.IsNullOrWhiteSpace(message));

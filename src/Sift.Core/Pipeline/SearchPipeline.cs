@@ -20,26 +20,44 @@ public sealed record SearchOptions
 
     public static SearchOptions Default { get; } = new();
 
-    /// <summary>Throws a <see cref="SiftException"/> for values that cannot work.</summary>
-    public void Validate(bool hasReranker)
+    /// <summary>
+    /// Throws a <see cref="SiftException"/> naming the field (<see cref="TopN"/>, <see cref="TopK"/>,
+    /// <see cref="Threshold"/>) of a value that cannot work (also in its Data[<see cref="FieldKey"/>]). <paramref name="name"/> spells a field the way the caller's
+    /// users know it (the server: <c>top_n</c>); by default the CLI's flags (<c>--top-n</c>).
+    /// </summary>
+    public void Validate(bool hasReranker, Func<string, string>? name = null)
     {
+        name ??= CliFlag;
         if (TopK < 1)
         {
-            throw new SiftException($"top-k must be at least 1 (got {TopK}); pass e.g. --top-k 10");
+            throw Invalid(nameof(TopK), $"{name(nameof(TopK))} must be at least 1 (got {TopK}); pass e.g. {name(nameof(TopK))} 10");
         }
         if (hasReranker && TopN < 1)
         {
-            throw new SiftException($"top-n must be at least 1 (got {TopN}); pass e.g. --top-n 100");
+            throw Invalid(nameof(TopN), $"{name(nameof(TopN))} must be at least 1 (got {TopN}); pass e.g. {name(nameof(TopN))} 100");
         }
         if (hasReranker && TopK > TopN)
         {
-            throw new SiftException($"top-k ({TopK}) is larger than top-n ({TopN}): the reranker can only return documents the first stage found; raise --top-n to at least {TopK} or lower --top-k");
+            throw Invalid(nameof(TopK), $"{name(nameof(TopK))} ({TopK}) is larger than {name(nameof(TopN))} ({TopN}): the reranker can only return documents the first stage found; raise {name(nameof(TopN))} to at least {TopK} or lower {name(nameof(TopK))}");
         }
         if (Threshold is { } t && float.IsNaN(t))
         {
-            throw new SiftException("threshold must be a number; pass e.g. --threshold 0.5 or leave it out");
+            throw Invalid(nameof(Threshold), $"{name(nameof(Threshold))} must be a number; pass e.g. {name(nameof(Threshold))} 0.5 or leave it out");
         }
     }
+
+    /// <summary>The key in <see cref="Exception.Data"/> of <see cref="Validate"/>'s exception that holds the offending property's name ("TopN").</summary>
+    public const string FieldKey = "SearchOptions.Field";
+
+    private static SiftException Invalid(string field, string message)
+    {
+        var ex = new SiftException(message);
+        ex.Data[FieldKey] = field;
+        return ex;
+    }
+
+    /// <summary>TopN → --top-n.</summary>
+    private static string CliFlag(string field) => "--" + string.Concat(field.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 }
 
 /// <summary>One search hit.</summary>

@@ -16,7 +16,12 @@ public sealed class ServedModel
         Name = name;
         Encoder = encoder;
         Backend = backend;
+        using var file = File.OpenRead(encoder.Model.OnnxPath);
+        Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file));
     }
+
+    /// <summary>SHA-256 of the weights file (hex), shown by /info instead of its path.</summary>
+    public string Sha256 { get; }
 
     /// <summary>The name requests select it by.</summary>
     public string Name { get; }
@@ -73,7 +78,10 @@ public sealed class ModelRegistry
     /// <summary>The model a request names (null: the default, the first one), or an error response.</summary>
     public ServedModel Resolve(string? name)
     {
-        EnsureReady();
+        if (_state != ServerState.Stopping)
+        {
+            EnsureReady(); // a request admitted before a drain began still gets its model while draining
+        }
         var models = _models;
         if (name is null)
         {
@@ -102,7 +110,8 @@ public sealed class ModelRegistry
             case ServerState.Failed:
                 throw new ApiException(StatusCodes.Status503ServiceUnavailable, "unhealthy", "the model failed to load: " + FailureMessage);
             default:
-                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the server is shutting down");
+                // Draining: requests in flight finish; new ones are told to go elsewhere or come back.
+                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the server is shutting down; retry on another instance or after it restarts") { RetryAfterSeconds = 1 };
         }
     }
 }

@@ -67,15 +67,18 @@ public sealed class SearchService : IDisposable
         var options = new SearchOptions { TopN = topN, TopK = topK, Threshold = threshold };
         try
         {
-            options.Validate(hasReranker: true);
+            options.Validate(hasReranker: true, JsonName);
         }
-        catch (SiftException ex)
+        catch (SiftException ex) when (ex.Data[SearchOptions.FieldKey] is string field)
         {
-            throw ApiException.Invalid(ex.Message.StartsWith("top-n", StringComparison.Ordinal) ? "top_n" : "top_k", ex.Message.Replace("--top-", "top_", StringComparison.Ordinal).Replace("top-k", "top_k", StringComparison.Ordinal).Replace("top-n", "top_n", StringComparison.Ordinal));
+            throw ApiException.Invalid(JsonName(field), ex.Message);
         }
         var pipeline = new SearchPipeline(retriever, _reranker, options);
         return await pipeline.SearchAsync(query, options, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>TopN → top_n, the request's field names.</summary>
+    private static string JsonName(string field) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(field);
 
     public void Dispose()
     {

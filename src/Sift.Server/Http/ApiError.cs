@@ -4,8 +4,8 @@ using Microsoft.AspNetCore.Http;
 namespace Sift.Server.Http;
 
 /// <summary>
-/// An error answered to the client as <c>{"error": {"code", "message", "field"?}}</c> with an HTTP status.
-/// Thrown anywhere in request handling; <see cref="ErrorHandlingMiddleware"/> writes it.
+/// An error answered to the client with an HTTP status, in the error shape of the protocol the route speaks
+/// (see <see cref="ErrorBody"/>). Thrown only by the HTTP layer; <see cref="ErrorHandlingMiddleware"/> writes it.
 /// </summary>
 public sealed class ApiException : Exception
 {
@@ -28,11 +28,55 @@ public sealed class ApiException : Exception
     public static ApiException WrongType(string field, string expected) => new(StatusCodes.Status422UnprocessableEntity, "invalid_type", $"'{field}' must be {expected}", field);
     public static ApiException Invalid(string field, string message) => new(StatusCodes.Status422UnprocessableEntity, "invalid_value", message, field);
     public static ApiException TooLarge(string code, string message, string? field = null) => new(StatusCodes.Status413PayloadTooLarge, code, message, field);
+
+    public static ApiException InvalidText(string field) => new(StatusCodes.Status400BadRequest, "invalid_text",
+        $"'{field}' is not valid text: it holds bytes that are not UTF-8, or an unpaired UTF-16 surrogate escape (\\ud800-\\udfff); send valid UTF-8", field);
 }
 
-/// <summary>The JSON error body every failure uses.</summary>
+/// <summary>Which protocol's error body a route answers with.</summary>
+internal enum ErrorShape
+{
+    /// <summary>Sift's own routes: <c>{"error": {"code", "message", "field"?}, "error_type"}</c>.</summary>
+    Sift,
+
+    /// <summary>Hugging Face TEI (<c>/rerank</c>, <c>/health</c>, <c>/info</c>): <c>{"error": MESSAGE, "error_type": Validation|Overloaded|Tokenizer|Backend|Unhealthy}</c>.</summary>
+    Tei,
+
+    /// <summary>Cohere and Jina (<c>/v1/rerank</c>, <c>/v2/rerank</c>): <c>{"message": MESSAGE}</c>, what their SDKs read.</summary>
+    Cohere,
+}
+
+/// <summary>The JSON error body every failure uses, in the shape of the route's protocol.</summary>
 internal static class ErrorBody
 {
+    /// <summary>
+    /// The shape by path, not by endpoint: errors raised before routing (API key, request line too long) need it too.
+    /// Every shape also carries Sift's <c>code</c> and <c>field</c> so a client can tell errors apart without parsing text.
+    /// </summary>
+    public static ErrorShape ShapeOf(PathString path)
+    {
+        var p = (path.Value ?? "").TrimEnd('/');
+        if (p.Equals("/rerank", StringComparison.OrdinalIgnoreCase) || p.Equals("/health", StringComparison.OrdinalIgnoreCase) || p.Equals("/info", StringComparison.OrdinalIgnoreCase))
+        {
+            return ErrorShape.Tei;
+        }
+        if (p.Equals("/v1/rerank", StringComparison.OrdinalIgnoreCase) || p.Equals("/v2/rerank", StringComparison.OrdinalIgnoreCase))
+        {
+            return ErrorShape.Cohere;
+        }
+        return ErrorShape.Sift;
+    }
+
+    /// <summary>TEI's error_type for a status (TEI's <c>ErrorType</c> enum, spelled as TEI serializes it).</summary>
+    public static string TeiErrorType(int status, string code) => status switch
+    {
+        StatusCodes.Status429TooManyRequests => "Overloaded",
+        StatusCodes.Status503ServiceUnavailable => "Unhealthy",
+        >= 500 => "Backend",
+        _ when code == "tokenizer" => "Tokenizer",
+        _ => "Validation",
+    };
+
     public static async Task WriteAsync(HttpContext context, int status, string code, string message, string? field = null, int? retryAfter = null)
     {
         if (context.Response.HasStarted)
@@ -50,18 +94,34 @@ internal static class ErrorBody
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
         }
+        if (HttpMethods.IsHead(context.Request.Method))
+        {
+            return; // HEAD: the status and headers only
+        }
         await using var writer = new Utf8JsonWriter(context.Response.Body, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         writer.WriteStartObject();
-        writer.WriteStartObject("error");
-        writer.WriteString("code", code);
-        writer.WriteString("message", message);
-        if (field is not null)
+        switch (ShapeOf(context.Request.Path))
         {
-            writer.WriteString("field", field);
+            case ErrorShape.Tei:
+                writer.WriteString("error", message);
+                writer.WriteString("error_type", TeiErrorType(status, code));
+                writer.WriteString("code", code);
+                if (field is not null) writer.WriteString("field", field);
+                break;
+            case ErrorShape.Cohere:
+                writer.WriteString("message", message);
+                writer.WriteString("code", code);
+                if (field is not null) writer.WriteString("field", field);
+                break;
+            default:
+                writer.WriteStartObject("error");
+                writer.WriteString("code", code);
+                writer.WriteString("message", message);
+                if (field is not null) writer.WriteString("field", field);
+                writer.WriteEndObject();
+                writer.WriteString("error_type", TeiErrorType(status, code));
+                break;
         }
-        writer.WriteEndObject();
-        // TEI clients read a top-level error_type; keep it for them.
-        writer.WriteString("error_type", code);
         writer.WriteEndObject();
         await writer.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }

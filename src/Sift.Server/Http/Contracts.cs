@@ -25,8 +25,10 @@ public sealed record TeiRank(int Index, float Score, string? Text = null);
 /// <param name="TopN">Return only the best N (default: all).</param>
 /// <param name="ReturnDocuments">Include each document's text in its result (default false).</param>
 /// <param name="MaxTokensPerDoc">Cut each document to this many tokens before scoring (pairs are always cut to the model's max length).</param>
-public sealed record CohereRerankRequest(string? Model, string Query, IReadOnlyList<JsonElement> Documents, int? TopN = null,
-    bool ReturnDocuments = false, int? MaxTokensPerDoc = null);
+/// <param name="RankFields">Cohere v1: the object fields to rank by, in order (default "text").</param>
+/// <param name="MaxChunksPerDoc">Cohere v1: split long documents into at most this many windows; the best window's score counts.</param>
+public sealed record CohereRerankRequest(string Query, IReadOnlyList<JsonElement> Documents, string? Model = null, int? TopN = null,
+    bool ReturnDocuments = false, int? MaxTokensPerDoc = null, IReadOnlyList<string>? RankFields = null, int? MaxChunksPerDoc = null);
 
 /// <summary>Cohere/Jina rerank response: the union of both shapes (Cohere's id/meta, Jina's model/usage).</summary>
 public sealed record CohereRerankResponse(string Id, string Model, IReadOnlyList<CohereResult> Results, CohereMeta Meta, Usage Usage);
@@ -82,8 +84,13 @@ public sealed record ModelTypeInfo(RerankerInfo Reranker);
 
 public sealed record RerankerInfo(IReadOnlyDictionary<string, string> Id2label, IReadOnlyDictionary<string, int> Label2id);
 
-public sealed record ModelInfo(string Name, string Path, string OnnxPath, int NumLabels, int MaxLength, string Precision, string Activation, bool UsesTokenTypeIds);
+/// <summary>A served model as /info shows it: names and a checksum, never file paths (/info needs no key when the server has none).</summary>
+/// <param name="Name">The name requests select it by.</param>
+/// <param name="OnnxFile">The weights file's name (e.g. model_quantized.onnx).</param>
+/// <param name="Sha256">SHA-256 of the weights file, hex: tells two deployments of "the same" model apart.</param>
+public sealed record ModelInfo(string Name, string OnnxFile, string Sha256, int NumLabels, int MaxLength, string Precision, string Activation, bool UsesTokenTypeIds);
 
+/// <summary>The /search index: its directory's name (not its path), whether it has vectors, the default mode.</summary>
 public sealed record SearchInfo(string Index, bool Dense, string DefaultMode);
 
 public sealed record HealthResponse(string Status);

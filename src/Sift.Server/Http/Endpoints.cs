@@ -12,7 +12,7 @@ namespace Sift.Server.Http;
 /// <summary>The HTTP surface: TEI, Cohere/Jina, search, health, info.</summary>
 internal static class Endpoints
 {
-    public static void Map(IEndpointRouteBuilder app)
+    public static void Map(IEndpointRouteBuilder app, Observability.ServerMetrics metrics)
     {
         app.MapPost("/rerank", (Func<HttpContext, Task<IResult>>)TeiRerank)
             .WithName("rerank").WithSummary("Rerank texts for a query (Hugging Face TEI API).")
@@ -42,7 +42,7 @@ internal static class Endpoints
             .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
             .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
 
-        app.MapGet("/health", Health)
+        app.MapMethods("/health", [HttpMethods.Get, HttpMethods.Head], Health)
             .WithName("health").WithSummary("200 once every model is loaded and warmed up; 503 before.")
             .Produces<HealthResponse>().Produces<ErrorResponse>(503);
 
@@ -50,9 +50,22 @@ internal static class Endpoints
             .WithName("info").WithSummary("Served models and limits (TEI's /info shape, plus Sift's fields).")
             .Produces<InfoResponse>().Produces<ErrorResponse>(503);
 
+        // A minimal-API handler rather than prometheus-net's MapMetrics, so the route is in the OpenAPI document.
+        app.MapGet("/metrics", (Func<HttpContext, Task<IResult>>)(async c =>
+            {
+                c.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await metrics.Registry.CollectAndExportAsTextAsync(c.Response.Body, c.RequestAborted).ConfigureAwait(false);
+                return TypedResults.Empty;
+            }))
+            .WithName("metrics").WithSummary("Prometheus metrics (text exposition format 0.0.4).")
+            .Produces<string>(200, "text/plain").Produces<ErrorResponse>(401);
+
         app.MapFallback((HttpContext c) => throw new ApiException(StatusCodes.Status404NotFound, "not_found",
             $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json")).ExcludeFromDescription();
     }
+
+    /// <summary>Upper bound of <c>max_chunks_per_doc</c>: windows a request can make the server score per document.</summary>
+    public const int MaxChunksPerDoc = 64;
 
     private static ServerOptions Options(HttpContext c) => c.RequestServices.GetRequiredService<ServerOptions>();
     private static ModelRegistry Registry(HttpContext c) => c.RequestServices.GetRequiredService<ModelRegistry>();
@@ -97,13 +110,20 @@ internal static class Endpoints
         var root = JsonBody.RequireObject(doc);
         var model = registry.Resolve(JsonBody.OptionalString(root, "model"));
         var query = JsonBody.RequireString(root, "query");
-        var documents = JsonBody.RequireDocuments(root, "documents", Options(c).MaxClientBatchSize);
+        var rankFields = JsonBody.OptionalStringArray(root, "rank_fields");
+        var documents = JsonBody.RequireDocuments(root, "documents", Options(c).MaxClientBatchSize, rankFields);
         var topN = JsonBody.OptionalInt(root, "top_n", min: 1);
         var returnDocuments = JsonBody.OptionalBool(root, "return_documents", false);
         var maxTokensPerDoc = JsonBody.OptionalInt(root, "max_tokens_per_doc", min: 1);
+        // Cohere v1: long documents are split into at most this many chunks and the best one counts (our chunk mode).
+        var maxChunks = JsonBody.OptionalInt(root, "max_chunks_per_doc", min: 1);
+        if (maxChunks > MaxChunksPerDoc)
+        {
+            throw ApiException.Invalid("max_chunks_per_doc", $"'max_chunks_per_doc' must be at most {MaxChunksPerDoc} (got {maxChunks})");
+        }
 
         // Cohere and Jina never refuse long documents: pairs are always cut to the model's max length.
-        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, documents, true, TruncationDirection.Right, maxTokensPerDoc, "documents"), c.RequestAborted).ConfigureAwait(false);
+        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, documents, true, TruncationDirection.Right, maxTokensPerDoc, "documents", maxChunks), c.RequestAborted).ConfigureAwait(false);
         var scores = scored.Logits.Select(l => PairScorer.Score(model.Encoder, l, raw: false)).ToArray();
         IEnumerable<int> order = PairScorer.Rank(scores);
         if (topN is { } n)
@@ -158,12 +178,12 @@ internal static class Endpoints
         var first = registry.Models[0].Encoder;
         var labels = Enumerable.Range(0, first.NumLabels).ToDictionary(i => i.ToString(CultureInfo.InvariantCulture), i => LabelName(first, i));
         var precision = o.Precision.ToString().ToLowerInvariant();
-        var models = registry.Models.Select(m => new ModelInfo(m.Name, m.Encoder.Model.Root, m.Encoder.Model.OnnxPath, m.Encoder.NumLabels,
+        var models = registry.Models.Select(m => new ModelInfo(m.Name, Path.GetFileName(m.Encoder.Model.OnnxPath), m.Sha256, m.Encoder.NumLabels,
             m.Encoder.MaxLength, precision, m.Encoder.Activation.ToString().ToLowerInvariant(), m.Encoder.UsesTokenTypeIds)).ToList();
-        var search = registry.Search is { } s ? new SearchInfo(s.IndexPath, s.HasDense, s.DefaultMode) : null;
+        var search = registry.Search is { } s ? new SearchInfo(Path.GetFileName(Path.TrimEndingDirectorySeparator(s.IndexPath)), s.HasDense, s.DefaultMode) : null;
         return TypedResults.Ok(new InfoResponse(
             registry.Models[0].Name,
-            null,
+            registry.Models[0].Sha256,
             o.Precision switch { Onnx.ModelPrecision.Int8 => "int8", Onnx.ModelPrecision.Fp16 => "float16", _ => "float32" },
             new ModelTypeInfo(new RerankerInfo(labels, labels.ToDictionary(kv => kv.Value, kv => int.Parse(kv.Key, CultureInfo.InvariantCulture)))),
             o.MaxConcurrentRequests,

@@ -15,12 +15,35 @@ namespace Sift.Server.Http;
 /// </summary>
 internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetrics metrics, ILogger<ErrorHandlingMiddleware> logger)
 {
+    /// <summary>Longest request line (method, target, version) answered normally; longer is a JSON 414.</summary>
+    public const int MaxRequestLineBytes = 8 * 1024;
+
+    /// <summary>Largest header block (names and values) answered normally; larger is a JSON 431. Kestrel's own default.</summary>
+    public const int MaxRequestHeaderBytes = 32 * 1024;
+
+    /// <summary>Most headers answered normally; more is a JSON 431. Kestrel's own default.</summary>
+    public const int MaxRequestHeaderCount = 100;
+
+    /// <summary>
+    /// Kestrel's hard limits, set well above the ones above: Kestrel answers its own limits with an empty body
+    /// before any middleware runs, so the real limits are enforced here, where the answer can be JSON. Only a
+    /// request line or header block over these (1 MiB) still gets Kestrel's empty 414/431.
+    /// </summary>
+    public const int KestrelLineAndHeaderBytes = 1024 * 1024;
+
     public async Task InvokeAsync(HttpContext context)
     {
         var start = Stopwatch.GetTimestamp();
         try
         {
+            CheckRequestSize(context);
             await next(context).ConfigureAwait(false);
+            if (context.Response.StatusCode >= 400 && !context.Response.HasStarted)
+            {
+                // An error the framework produced without a body (405 from routing, a 404 from a framework endpoint): JSON too.
+                await ErrorBody.WriteAsync(context, context.Response.StatusCode, StatusCode(context.Response.StatusCode),
+                    $"{context.Request.Method} {context.Request.Path}: {ReasonPhrase(context.Response.StatusCode)}").ConfigureAwait(false);
+            }
         }
         catch (ApiException ex)
         {
@@ -33,10 +56,13 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetric
         }
         catch (BadHttpRequestException ex)
         {
-            var code = ex.StatusCode == StatusCodes.Status413PayloadTooLarge ? "payload_too_large" : "bad_request";
-            await ErrorBody.WriteAsync(context, ex.StatusCode, code, ex.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? "request body is larger than the server's limit (--max-payload-bytes)"
-                : "bad request").ConfigureAwait(false);
+            var (code, message) = ex.StatusCode switch
+            {
+                StatusCodes.Status413PayloadTooLarge => ("payload_too_large", "request body is larger than the server's limit (--max-payload-bytes)"),
+                StatusCodes.Status408RequestTimeout => ("request_timeout", "the request body arrived too slowly (under Kestrel's minimum data rate of 240 bytes/s); send it at once"),
+                _ => ("bad_request", "the request is not valid HTTP: " + ex.Message),
+            };
+            await ErrorBody.WriteAsync(context, ex.StatusCode, code, message).ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
         {
@@ -49,6 +75,10 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetric
         {
             // User-facing engine errors (e.g. an activation the model cannot use): the message is written for people.
             await ErrorBody.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, "invalid_request", ex.Message).ConfigureAwait(false);
+        }
+        catch (Sift.Tokenizers.TokenizerException ex)
+        {
+            await ErrorBody.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, "tokenizer", "the tokenizer could not read the input: " + ex.Message).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -63,6 +93,47 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetric
             metrics.RequestDuration.WithLabels(endpoint).Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
         }
     }
+
+    private static void CheckRequestSize(HttpContext context)
+    {
+        var target = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+        var line = context.Request.Method.Length + 1 + target.Length + 1 + context.Request.Protocol.Length;
+        if (line > MaxRequestLineBytes)
+        {
+            throw new ApiException(StatusCodes.Status414RequestUriTooLong, "uri_too_long",
+                $"the request line is {line} bytes, more than the server's limit of {MaxRequestLineBytes}; send the data in a POST body");
+        }
+        long headerBytes = 0;
+        foreach (var (name, values) in context.Request.Headers)
+        {
+            headerBytes += name.Length;
+            foreach (var v in values)
+            {
+                headerBytes += v?.Length ?? 0;
+            }
+        }
+        if (headerBytes > MaxRequestHeaderBytes || context.Request.Headers.Count > MaxRequestHeaderCount)
+        {
+            throw new ApiException(StatusCodes.Status431RequestHeaderFieldsTooLarge, "headers_too_large",
+                $"the request has {context.Request.Headers.Count} headers of {headerBytes} bytes, more than the server's limit of {MaxRequestHeaderCount} headers or {MaxRequestHeaderBytes} bytes");
+        }
+    }
+
+    private static string StatusCode(int status) => status switch
+    {
+        StatusCodes.Status404NotFound => "not_found",
+        StatusCodes.Status405MethodNotAllowed => "method_not_allowed",
+        StatusCodes.Status415UnsupportedMediaType => "unsupported_media_type",
+        >= 500 => "internal_error",
+        _ => "bad_request",
+    };
+
+    private static string ReasonPhrase(int status) => status switch
+    {
+        StatusCodes.Status405MethodNotAllowed => "method not allowed on this route; see /openapi/v1.json for each route's method",
+        StatusCodes.Status404NotFound => "not found; see /openapi/v1.json",
+        _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status).ToLowerInvariant(),
+    };
 
     /// <summary>The route pattern (bounded label cardinality); "unmatched" for 404s.</summary>
     private static string EndpointLabel(HttpContext context) =>

@@ -16,7 +16,8 @@ public enum TruncationDirection { Right, Left }
 /// <param name="Direction">Which end is cut.</param>
 /// <param name="MaxTokensPerDoc">Cut each document to this many tokens first (Cohere's <c>max_tokens_per_doc</c>).</param>
 /// <param name="TextsField">The request field holding the texts, for error messages.</param>
-internal sealed record ScoreRequest(string Query, IReadOnlyList<string> Texts, bool Truncate, TruncationDirection Direction, int? MaxTokensPerDoc, string TextsField);
+/// <param name="MaxChunks">Cohere's <c>max_chunks_per_doc</c>: split long documents into at most this many windows and keep the best.</param>
+internal sealed record ScoreRequest(string Query, IReadOnlyList<string> Texts, bool Truncate, TruncationDirection Direction, int? MaxTokensPerDoc, string TextsField, int? MaxChunks = null);
 
 /// <summary>Logits per text (input order) and the tokens the model read.</summary>
 internal sealed record ScoredPairs(float[][] Logits, int Tokens);
@@ -67,7 +68,7 @@ internal static class PairScorer
     public static async Task<ScoredPairs> ScoreAsync(ServedModel model, ScoreRequest request, CancellationToken cancellationToken)
     {
         var encoder = model.Encoder;
-        if (encoder.Options.LongDocuments == LongDocumentStrategy.Chunk)
+        if (encoder.Options.LongDocuments == LongDocumentStrategy.Chunk || request.MaxChunks is > 1)
         {
             // Chunk mode: long documents become several windows (never an over-length error); the batching queue
             // runs every window, and the library combines them per document (best window by default).
@@ -77,7 +78,7 @@ internal static class PairScorer
                 var d = tokenizer.Tokenize(t);
                 return request.MaxTokensPerDoc is { } cap && d.Count > cap ? Slice(d, 0, cap) : d;
             }).ToArray();
-            var plan = encoder.Plan(tokenizer.Tokenize(request.Query), docs);
+            var plan = encoder.Plan(tokenizer.Tokenize(request.Query), docs, request.MaxChunks);
             var windowLogits = await model.Backend.PredictAsync(plan.Encodings, cancellationToken).ConfigureAwait(false);
             return new ScoredPairs(encoder.Combine(plan, windowLogits).Logits, plan.Encodings.Sum(e => e.Length));
         }
