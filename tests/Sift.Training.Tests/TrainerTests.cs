@@ -38,6 +38,10 @@ public class TrainerTests
             foreach (var (x, y) in straight.Zip(resumed))
             {
                 Assert.Equal(x.Name, y.Name);
+                // The key bias adds a per-row constant before softmax, so its true gradient is exactly 0: what it gets is
+                // rounding noise, which Adam scales up to lr-sized steps. Its value depends on float summation order
+                // (thread count, load), not on the checkpoint, so it cannot be compared to 1e-6 (CI, 2026-12-07: 1e-5).
+                if (x.Name.EndsWith("attention.self.key.bias", StringComparison.Ordinal)) continue;
                 double worst = x.Data.Zip(y.Data, (p, q) => Math.Abs(p - q)).Max();
                 Assert.True(worst < 1e-6, $"{x.Name}: {worst}");
             }

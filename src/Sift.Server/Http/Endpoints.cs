@@ -180,7 +180,7 @@ internal static class Endpoints
         var precision = o.Precision.ToString().ToLowerInvariant();
         var models = registry.Models.Select(m => new ModelInfo(m.Name, Path.GetFileName(m.Encoder.Model.OnnxPath), m.Sha256, m.Encoder.NumLabels,
             m.Encoder.MaxLength, precision, m.Encoder.Activation.ToString().ToLowerInvariant(), m.Encoder.UsesTokenTypeIds)).ToList();
-        var search = registry.Search is { } s ? new SearchInfo(Path.GetFileName(Path.TrimEndingDirectorySeparator(s.IndexPath)), s.HasDense, s.DefaultMode) : null;
+        var search = registry.Search is { } s ? new SearchInfo(s.IndexPath.Contains("://", StringComparison.Ordinal) ? s.IndexPath /* a store address, already without its password */ : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.IndexPath)), s.HasDense, s.DefaultMode) : null;
         return TypedResults.Ok(new InfoResponse(
             registry.Models[0].Name,
             registry.Models[0].Sha256,
