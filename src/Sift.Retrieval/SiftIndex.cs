@@ -993,9 +993,16 @@ public sealed class SiftIndex : IDisposable
                     }
                     var built = data.TryGetValue(AnnOptionsCommitKey, out var text) ? ParseAnnOptions(text) : null;
                     var ann = AnnView(name, options.ExpansionSearch ?? built?.ExpansionSearch ?? new AnnOptions().ExpansionSearch);
+                    var wanted = Math.Max(topN, ann.Graph.ExpansionSearch);
+                    if (ann.Graph.Count <= wanted)
+                    {
+                        // The search would visit every vector anyway, so the exact scan costs the same and cannot miss a
+                        // node the graph left unreachable (near-identical vectors can leave one without in-edges).
+                        return Candidates(store.Search(query, topN), s);
+                    }
                     // The search keeps ef candidates anyway; taking all of them and rescoring exactly costs little and
                     // recovers neighbours a coarse scalar kind (i8) ranked just below the cut.
-                    var hits = ann.Search(query, Math.Max(topN, ann.Graph.ExpansionSearch));
+                    var hits = ann.Search(query, wanted);
                     var unit = query.ToArray();
                     var norm = System.Numerics.Tensors.TensorPrimitives.Norm(unit);
                     if (norm > 0)

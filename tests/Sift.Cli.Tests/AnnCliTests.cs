@@ -102,7 +102,8 @@ public sealed class AnnCliTests : IDisposable
         var hnsw = CliRunner.Run("search", "--index", index, "--mode", "dense", "--ann", "hnsw", "--ann-expansion-search", "200", "-q", "cancer cells", "--format", "json");
         Assert.True(exact.ExitCode == 0, exact.Stderr);
         Assert.True(hnsw.ExitCode == 0, hnsw.Stderr);
-        // 200 vectors and ef 200: the graph search visits everything, so it must return exactly the exact top 10.
+        // 200 vectors and ef 200: a graph search would visit everything, so Sift scans exactly and must return the
+        // exact top 10 (the random-weight fixture's near-identical vectors can leave a graph node unreachable).
         Assert.Equal(Ids(exact), Ids(hnsw));
 
         foreach (var (bad, expected) in new[]
