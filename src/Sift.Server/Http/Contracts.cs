@@ -33,7 +33,9 @@ public sealed record CohereRerankRequest(string Query, IReadOnlyList<JsonElement
 /// <summary>Cohere/Jina rerank response: the union of both shapes (Cohere's id/meta, Jina's model/usage).</summary>
 public sealed record CohereRerankResponse(string Id, string Model, IReadOnlyList<CohereResult> Results, CohereMeta Meta, Usage Usage);
 
-public sealed record CohereResult(int Index, float RelevanceScore, CohereDocument? Document = null);
+/// <param name="Document">With return_documents: the document as the client sent it (an object stays that object, all
+/// its fields included, as Cohere answers); a plain string comes back as {"text": …}.</param>
+public sealed record CohereResult(int Index, float RelevanceScore, JsonElement? Document = null);
 
 public sealed record CohereDocument(string Text);
 

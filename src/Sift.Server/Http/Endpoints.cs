@@ -60,9 +60,33 @@ internal static class Endpoints
             .WithName("metrics").WithSummary("Prometheus metrics (text exposition format 0.0.4).")
             .Produces<string>(200, "text/plain").Produces<ErrorResponse>(401);
 
-        app.MapFallback((HttpContext c) => throw new ApiException(StatusCodes.Status404NotFound, "not_found",
-            $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json")).ExcludeFromDescription();
+        // The fallback endpoint outranks routing's own 405, so a known path with the wrong method is answered here.
+        app.MapFallback((HttpContext c) =>
+        {
+            var allowed = AllowedMethods(c);
+            if (allowed.Count > 0)
+            {
+                throw new ApiException(StatusCodes.Status405MethodNotAllowed, "method_not_allowed",
+                    $"{c.Request.Method} is not allowed on {c.Request.Path}; use {string.Join(" or ", allowed)} (see /openapi/v1.json)")
+                { Allow = string.Join(", ", allowed) };
+            }
+            throw new ApiException(StatusCodes.Status404NotFound, "not_found",
+                $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json");
+        }).ExcludeFromDescription();
     }
+
+    // Cohere returns the document the client sent; the request's JsonDocument is disposed after the call, hence Clone.
+    private static JsonElement ReturnedDocument(JsonElement sent, string text) =>
+        sent.ValueKind == JsonValueKind.Object ? sent.Clone() : JsonSerializer.SerializeToElement(new CohereDocument(text), CohereDocumentJson);
+
+    private static readonly JsonSerializerOptions CohereDocumentJson = new(JsonSerializerDefaults.Web);
+
+    // Methods of the endpoints whose (literal) route is this request's path.
+    private static List<string> AllowedMethods(HttpContext c) =>
+        c.RequestServices.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText is { } raw && string.Equals("/" + raw.TrimStart('/'), c.Request.Path.Value, StringComparison.OrdinalIgnoreCase))
+            .SelectMany(e => e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? [])
+            .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
 
     /// <summary>Upper bound of <c>max_chunks_per_doc</c>: windows a request can make the server score per document.</summary>
     public const int MaxChunksPerDoc = 64;
@@ -130,7 +154,8 @@ internal static class Endpoints
         {
             order = order.Take(n);
         }
-        var results = order.Select(i => new CohereResult(i, scores[i], returnDocuments ? new CohereDocument(documents[i]) : null)).ToList();
+        var sent = root.GetProperty("documents");
+        var results = order.Select(i => new CohereResult(i, scores[i], returnDocuments ? ReturnedDocument(sent[i], documents[i]) : null)).ToList();
         return TypedResults.Ok(new CohereRerankResponse(
             Guid.NewGuid().ToString(),
             model.Name,

@@ -47,7 +47,7 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetric
         }
         catch (ApiException ex)
         {
-            await ErrorBody.WriteAsync(context, ex.Status, ex.Code, ex.Message, ex.Field, ex.RetryAfterSeconds).ConfigureAwait(false);
+            await ErrorBody.WriteAsync(context, ex.Status, ex.Code, ex.Message, ex.Field, ex.RetryAfterSeconds, ex.Allow).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
