@@ -144,18 +144,10 @@ public sealed class SearchPipeline
             var results = await Reranker.RerankAsync(query, docs, rerankOptions, cancellationToken).ConfigureAwait(false);
             rerankMs = (total.Elapsed - rerankStart).TotalMilliseconds;
 
-            // The contract says results come best first and already cut; enforce it anyway so a lax reranker
-            // cannot break top-k/threshold semantics. The stable sort keeps the reranker's order on ties.
-            foreach (var r in results.OrderByDescending(r => r.Score))
+            // The contract says results come best first and already cut; enforce it anyway (the one ranking every
+            // reranker uses) so a lax reranker cannot break top-k/threshold semantics.
+            foreach (var r in Ranking.Rank(results, options.TopK, options.Threshold))
             {
-                if (hits.Count >= options.TopK)
-                {
-                    break;
-                }
-                if (options.Threshold is { } t && !(r.Score >= t))
-                {
-                    continue;
-                }
                 if ((uint)r.Index >= (uint)candidates.Count)
                 {
                     throw new InvalidOperationException($"reranker returned index {r.Index} for {candidates.Count} documents");

@@ -8,14 +8,14 @@ using Sift.Server.Observability;
 
 namespace Sift.Server.Hosting;
 
-/// <summary>A loaded model and the backend (batching queue or direct) that runs it.</summary>
+/// <summary>A loaded model; its scoring calls go through the runner (batching queue or direct) it was loaded with.</summary>
 public sealed class ServedModel
 {
-    internal ServedModel(string name, CrossEncoder encoder, IInferenceBackend backend)
+    internal ServedModel(string name, CrossEncoder encoder, IServerRunner runner)
     {
         Name = name;
         Encoder = encoder;
-        Backend = backend;
+        Runner = runner;
         using var file = File.OpenRead(encoder.Model.OnnxPath);
         Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file));
     }
@@ -26,9 +26,11 @@ public sealed class ServedModel
     /// <summary>The name requests select it by.</summary>
     public string Name { get; }
 
+    /// <summary>The model; <see cref="CrossEncoder.RerankWithUsageAsync"/> scores through <see cref="Runner"/>.</summary>
     public CrossEncoder Encoder { get; }
 
-    public IInferenceBackend Backend { get; }
+    /// <summary>The batching queue (or the direct runner) the encoder hands its pairs to.</summary>
+    internal IServerRunner Runner { get; }
 }
 
 /// <summary>Lifecycle of the served models.</summary>
@@ -130,7 +132,7 @@ internal sealed class ModelLoaderService : IHostedService
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILoggerFactory _loggerFactory;
     private readonly List<CrossEncoder> _encoders = [];
-    private readonly List<IInferenceBackend> _backends = [];
+    private readonly List<IServerRunner> _backends = [];
     private Task? _loading;
     private readonly CancellationTokenSource _stop = new();
 
@@ -173,6 +175,7 @@ internal sealed class ModelLoaderService : IHostedService
             foreach (var spec in _options.Models)
             {
                 ct.ThrowIfCancellationRequested();
+                IServerRunner? backend = null;
                 var encoder = CrossEncoder.Load(spec.Path, new CrossEncoderOptions
                 {
                     Precision = _options.Precision,
@@ -185,10 +188,14 @@ internal sealed class ModelLoaderService : IHostedService
                     LongDocuments = _options.LongDocs,
                     ChunkOverlap = _options.Stride,
                     MaxChunks = _options.MaxChunks,
-                });
+                }, model => backend = _options.DynamicBatching
+                    ? new DynamicBatcher(model, spec.Name ?? model.Model.Name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1), _options.BatchWorkers),
+                        _metrics, _loggerFactory.CreateLogger<DynamicBatcher>())
+                    : new DirectRunner(model, spec.Name ?? model.Model.Name, _metrics));
                 lock (_encoders)
                 {
                     _encoders.Add(encoder);
+                    _backends.Add(backend!);
                 }
                 var name = spec.Name ?? encoder.Model.Name;
                 if (served.Any(s => s.Name == name))
@@ -196,16 +203,8 @@ internal sealed class ModelLoaderService : IHostedService
                     throw new SiftException($"two models are named '{name}'; name them apart with --model NAME=DIR.");
                 }
                 // Warm-up: one scored batch, so the first real request does not pay for graph setup.
-                _ = encoder.PredictEncoded([encoder.EncodePair("warm up", "warm up the model")], ct);
-                IInferenceBackend backend = _options.DynamicBatching
-                    ? new DynamicBatcher(encoder, name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1), _options.BatchWorkers),
-                        _metrics, _loggerFactory.CreateLogger<DynamicBatcher>())
-                    : new DirectBackend(encoder, name, _metrics);
-                lock (_encoders)
-                {
-                    _backends.Add(backend);
-                }
-                served.Add(new ServedModel(name, encoder, backend));
+                encoder.WarmUp(ct);
+                served.Add(new ServedModel(name, encoder, backend!));
                 _logger.LogInformation("Loaded model {Name} from {Path} (max length {MaxLength}, {Labels} label(s), {Precision}, {Device}, attention: {Attention}, dynamic batching {Batching})",
                     name, encoder.Model.Root, encoder.MaxLength, encoder.NumLabels, _options.Precision, encoder.Device, encoder.AttentionPath, _options.DynamicBatching ? "on" : "off");
             }
@@ -247,7 +246,7 @@ internal sealed class ModelLoaderService : IHostedService
             await _loading.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         _registry.SetStopping();
-        List<IInferenceBackend> backends;
+        List<IServerRunner> backends;
         lock (_encoders)
         {
             backends = [.. _backends];

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Http;
 using Sift.Onnx;
 using Sift.Retrieval;
 using Sift.Server.Http;
-using Sift.Server.Scoring;
 using Sift.Store.Postgres;
 
 namespace Sift.Server.Hosting;
@@ -30,11 +29,11 @@ public sealed class SearchService : IDisposable
     }
 
     internal static SearchService Open(string indexPath, ServedModel reranker, ServerOptions? options = null) =>
-        new(new SiftIndexCorpus(SiftIndex.Open(indexPath)), new BatchedReranker(reranker), options);
+        new(new SiftIndexCorpus(SiftIndex.Open(indexPath)), reranker.Encoder, options);
 
     /// <summary>Searches a shared PostgreSQL store (postgres://...) instead of an index folder.</summary>
     internal static SearchService OpenStore(string address, ServedModel reranker, ServerOptions? options = null) =>
-        new(PostgresStore.Open(address), new BatchedReranker(reranker), options);
+        new(PostgresStore.Open(address), reranker.Encoder, options);
 
     /// <summary>The index directory, or the store's address without credentials.</summary>
     public string IndexPath => _corpus.Location;

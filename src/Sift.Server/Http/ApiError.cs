@@ -23,6 +23,9 @@ public sealed class ApiException : Exception
     /// <summary>Seconds for a Retry-After header (429/503), if any.</summary>
     public int? RetryAfterSeconds { get; init; }
 
+    /// <summary>The Allow header of a 405: the methods the route takes.</summary>
+    public string? Allow { get; init; }
+
     public static ApiException MalformedJson(string detail) => new(StatusCodes.Status400BadRequest, "malformed_json", $"request body is not valid JSON: {detail}");
     public static ApiException Missing(string field) => new(StatusCodes.Status422UnprocessableEntity, "missing_field", $"'{field}' is required", field);
     public static ApiException WrongType(string field, string expected) => new(StatusCodes.Status422UnprocessableEntity, "invalid_type", $"'{field}' must be {expected}", field);
@@ -77,7 +80,7 @@ internal static class ErrorBody
         _ => "Validation",
     };
 
-    public static async Task WriteAsync(HttpContext context, int status, string code, string message, string? field = null, int? retryAfter = null)
+    public static async Task WriteAsync(HttpContext context, int status, string code, string message, string? field = null, int? retryAfter = null, string? allow = null)
     {
         if (context.Response.HasStarted)
         {
@@ -89,6 +92,10 @@ internal static class ErrorBody
         if (retryAfter is { } s)
         {
             context.Response.Headers.RetryAfter = s.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (allow is not null)
+        {
+            context.Response.Headers.Allow = allow;
         }
         if (status == StatusCodes.Status401Unauthorized)
         {

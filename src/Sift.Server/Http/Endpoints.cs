@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Sift.Server.Hosting;
-using Sift.Server.Scoring;
+using Sift.Onnx;
 
 namespace Sift.Server.Http;
 
@@ -60,8 +60,28 @@ internal static class Endpoints
             .WithName("metrics").WithSummary("Prometheus metrics (text exposition format 0.0.4).")
             .Produces<string>(200, "text/plain").Produces<ErrorResponse>(401);
 
-        app.MapFallback((HttpContext c) => throw new ApiException(StatusCodes.Status404NotFound, "not_found",
-            $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json")).ExcludeFromDescription();
+        var sources = app.DataSources;
+        app.MapFallback((HttpContext c) =>
+        {
+            // A route that exists for other methods: 405 with Allow (RFC 9110), not 404.
+            var allowed = AllowedMethods(sources, c.Request.Path);
+            if (allowed.Count > 0)
+            {
+                throw new ApiException(StatusCodes.Status405MethodNotAllowed, "method_not_allowed",
+                    $"{c.Request.Method} {c.Request.Path} is not allowed: the route takes {string.Join(" or ", allowed)}; see /openapi/v1.json") { Allow = string.Join(", ", allowed) };
+            }
+            throw new ApiException(StatusCodes.Status404NotFound, "not_found", $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json");
+        }).ExcludeFromDescription();
+    }
+
+    /// <summary>The methods the routes whose (literal) pattern is <paramref name="path"/> accept.</summary>
+    private static List<string> AllowedMethods(ICollection<EndpointDataSource> sources, PathString path)
+    {
+        var p = (path.Value ?? "").TrimEnd('/');
+        return sources.SelectMany(s => s.Endpoints).OfType<RouteEndpoint>()
+            .Where(e => string.Equals("/" + (e.RoutePattern.RawText ?? "").Trim('/'), p, StringComparison.OrdinalIgnoreCase))
+            .SelectMany(e => e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? [])
+            .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     }
 
     /// <summary>Upper bound of <c>max_chunks_per_doc</c>: windows a request can make the server score per document.</summary>
@@ -87,18 +107,33 @@ internal static class Endpoints
         var truncate = JsonBody.OptionalBool(root, "truncate", false);
         var direction = JsonBody.OptionalString(root, "truncation_direction") switch
         {
-            null => TruncationDirection.Right,
-            var d when d.Equals("right", StringComparison.OrdinalIgnoreCase) => TruncationDirection.Right,
-            var d when d.Equals("left", StringComparison.OrdinalIgnoreCase) => TruncationDirection.Left,
+            null => TruncationSide.Right,
+            var d when d.Equals("right", StringComparison.OrdinalIgnoreCase) => TruncationSide.Right,
+            var d when d.Equals("left", StringComparison.OrdinalIgnoreCase) => TruncationSide.Left,
             var d => throw ApiException.Invalid("truncation_direction", $"'truncation_direction' must be \"Right\" or \"Left\" (got \"{d}\")"),
         };
         var model = registry.Resolve(JsonBody.OptionalString(root, "model"));
 
-        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, texts, truncate, direction, null, "texts"), c.RequestAborted).ConfigureAwait(false);
-        var scores = scored.Logits.Select(l => PairScorer.Score(model.Encoder, l, raw)).ToArray();
-        var ranks = PairScorer.Rank(scores).Select(i => new TeiRank(i, scores[i], returnText ? texts[i] : null)).ToList();
+        var options = new RerankOptions { Activation = raw ? ScoreActivation.Raw : null, Truncate = truncate, TruncationSide = direction };
+        var scored = await RerankAsync(model, query, texts, options, "texts", c.RequestAborted).ConfigureAwait(false);
+        var ranks = scored.Results.Select(r => new TeiRank(r.Index, r.Score, returnText ? texts[r.Index] : null)).ToList();
         c.Response.Headers["x-prompt-tokens"] = scored.Tokens.ToString(CultureInfo.InvariantCulture);
         return TypedResults.Ok(ranks);
+    }
+
+    /// <summary>Scores through the library (<see cref="CrossEncoder.RerankWithUsageAsync"/>, batched by the model's runner); an over-long pair is a 413 naming the field.</summary>
+    private static async Task<RerankOutput> RerankAsync(ServedModel model, string query, IReadOnlyList<string> texts, RerankOptions options, string field, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await model.Encoder.RerankWithUsageAsync(query, texts.Select(t => new Document(t)).ToList(), options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InputTooLongException ex)
+        {
+            throw ApiException.TooLarge("input_too_long",
+                $"query + {field}[{ex.DocumentIndex}] is {ex.Tokens} tokens, more than the model's max of {ex.MaxTokens}; shorten it or send \"truncate\": true",
+                $"{field}[{ex.DocumentIndex}]");
+        }
     }
 
     private static async Task<IResult> CohereRerank(HttpContext c, string apiVersion)
@@ -123,20 +158,21 @@ internal static class Endpoints
         }
 
         // Cohere and Jina never refuse long documents: pairs are always cut to the model's max length.
-        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, documents, true, TruncationDirection.Right, maxTokensPerDoc, "documents", maxChunks), c.RequestAborted).ConfigureAwait(false);
-        var scores = scored.Logits.Select(l => PairScorer.Score(model.Encoder, l, raw: false)).ToArray();
-        IEnumerable<int> order = PairScorer.Rank(scores);
-        if (topN is { } n)
-        {
-            order = order.Take(n);
-        }
-        var results = order.Select(i => new CohereResult(i, scores[i], returnDocuments ? new CohereDocument(documents[i]) : null)).ToList();
+        var scored = await RerankAsync(model, query, documents, new RerankOptions { TopK = topN, MaxTokensPerDocument = maxTokensPerDoc, MaxChunks = maxChunks }, "documents", c.RequestAborted).ConfigureAwait(false);
+        // return_documents: the document as the client sent it (Cohere's behaviour); a string document as {"text": ...}.
+        var results = scored.Results.Select(r => new CohereResult(r.Index, r.Score, returnDocuments ? OriginalDocument(root, r.Index) : null)).ToList();
         return TypedResults.Ok(new CohereRerankResponse(
             Guid.NewGuid().ToString(),
             model.Name,
             results,
             new CohereMeta(new ApiVersion(apiVersion), new BilledUnits(1), new TokenCounts(scored.Tokens, 0)),
             new Usage(scored.Tokens)));
+    }
+
+    private static JsonElement OriginalDocument(JsonElement root, int index)
+    {
+        var e = root.GetProperty("documents")[index];
+        return e.ValueKind == JsonValueKind.Object ? e.Clone() : JsonSerializer.SerializeToElement(new { text = e.GetString() });
     }
 
     private static async Task<IResult> Search(HttpContext c)
@@ -158,7 +194,8 @@ internal static class Endpoints
         }
         var threshold = JsonBody.OptionalFloat(root, "threshold");
         var result = await search.SearchAsync(query, mode, topN, topK, threshold, c.RequestAborted).ConfigureAwait(false);
-        var hits = result.Hits.Select(h => new SearchHitDto(h.Document.Id, h.Rank, h.Score, h.Stage1Rank, h.Stage1Score, h.Document.Text, h.Document.Title)).ToList();
+        var hits = result.Hits.Select(h => new SearchHitDto(h.Document.Id, h.Rank, h.Score, h.Stage1Rank, h.Stage1Score, h.Document.Text, h.Document.Title,
+            h.Window is { } w ? new WindowDto(w.Ordinal, w.Start, w.End, w.WindowCount) : null)).ToList();
         return TypedResults.Ok(new SearchResponse(query, mode ?? search.DefaultMode, registry.Models[0].Name, result.Candidates, hits,
             new SearchTimingsDto(result.Timings.RetrieveMs, result.Timings.RerankMs, result.Timings.TotalMs)));
     }
