@@ -80,6 +80,10 @@ internal static class CliCommon
     public static Option<float?> CalibrationOption() =>
         new("--calibration-factor") { Description = "Haystack-style calibration: score = sigmoid(logit × factor)." };
 
+    /// <summary>An option's property name as its flag (TopN → --top-n), for library errors that name options.</summary>
+    public static string FlagName(string field) =>
+        "--" + string.Concat(field.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+
     /// <summary>Writes JSON to stdout (one document, newline-terminated).</summary>
     public static void WriteJson<T>(T value)
     {

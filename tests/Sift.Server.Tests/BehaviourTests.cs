@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Sift.Onnx;
-using Sift.Server.Hosting;
+using Sift.Server.Runtime;
 using Sift.Server.Http;
 using Sift.Testing;
 

@@ -104,9 +104,9 @@ public sealed class HostingTests
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         var uri = new Uri(address);
         Assert.Equal("127.0.0.1", uri.Host); // loopback only
-        var registry = app.Services.GetRequiredService<Hosting.ModelRegistry>();
+        var registry = app.Services.GetRequiredService<Runtime.ModelRegistry>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (registry.State != Hosting.ServerState.Ready && DateTime.UtcNow < deadline)
+        while (registry.State != Runtime.ServerState.Ready && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);
         }

@@ -4,7 +4,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Sift.Server.Hosting;
+using Sift.Hosting;
+using Sift.Server.Runtime;
 using Sift.Onnx;
 
 namespace Sift.Server.Http;
@@ -185,7 +186,16 @@ internal static class Endpoints
         using var doc = await ReadBody(c).ConfigureAwait(false);
         var root = JsonBody.RequireObject(doc);
         var query = JsonBody.RequireString(root, "query");
-        var mode = JsonBody.OptionalString(root, "mode")?.ToLowerInvariant();
+        var modeName = JsonBody.OptionalString(root, "mode")?.ToLowerInvariant();
+        var mode = modeName switch
+        {
+            null => search.DefaultMode,
+            "bm25" => RetrievalMode.Bm25,
+            "fts" => RetrievalMode.Fts,
+            "dense" => RetrievalMode.Dense,
+            "hybrid" => RetrievalMode.Hybrid,
+            _ => throw ApiException.Invalid("mode", $"'mode' must be {search.Corpus.LexicalName}, dense or hybrid (got '{modeName}')"),
+        };
         var topN = JsonBody.OptionalInt(root, "top_n", min: 1) ?? 100;
         var topK = JsonBody.OptionalInt(root, "top_k", min: 1) ?? 10;
         if (topN > Options(c).MaxClientBatchSize)
@@ -193,12 +203,33 @@ internal static class Endpoints
             throw ApiException.TooLarge("too_many_documents", $"'top_n' ({topN}) is more than the server's limit of {Options(c).MaxClientBatchSize} (--max-client-batch-size)", "top_n");
         }
         var threshold = JsonBody.OptionalFloat(root, "threshold");
-        var result = await search.SearchAsync(query, mode, topN, topK, threshold, c.RequestAborted).ConfigureAwait(false);
+        try
+        {
+            _ = search.Retriever(mode); // the corpus can search this way (vectors, lexical kind); loads the bi-encoder once
+        }
+        catch (SiftException ex)
+        {
+            throw new ApiException(StatusCodes.Status422UnprocessableEntity, "mode_unavailable", ex.Message, "mode");
+        }
+        SearchResult result;
+        try
+        {
+            result = await search.SearchAsync(query, mode, new SearchOptions { TopN = topN, TopK = topK, Threshold = threshold }, c.RequestAborted).ConfigureAwait(false);
+        }
+        catch (SiftException ex) when (ex.Data[SearchOptions.FieldKey] is string field)
+        {
+            throw ApiException.Invalid(JsonName(field), ex.Message);
+        }
         var hits = result.Hits.Select(h => new SearchHitDto(h.Document.Id, h.Rank, h.Score, h.Stage1Rank, h.Stage1Score, h.Document.Text, h.Document.Title,
             h.Window is { } w ? new WindowDto(w.Ordinal, w.Start, w.End, w.WindowCount) : null)).ToList();
-        return TypedResults.Ok(new SearchResponse(query, mode ?? search.DefaultMode, registry.Models[0].Name, result.Candidates, hits,
+        return TypedResults.Ok(new SearchResponse(query, ModeName(mode), registry.Models[0].Name, result.Candidates, hits,
             new SearchTimingsDto(result.Timings.RetrieveMs, result.Timings.RerankMs, result.Timings.TotalMs)));
     }
+
+    private static string ModeName(RetrievalMode mode) => mode.ToString().ToLowerInvariant();
+
+    /// <summary>TopN → top_n: an option as the request spells it.</summary>
+    internal static string JsonName(string field) => JsonNamingPolicy.SnakeCaseLower.ConvertName(field);
 
     private static IResult Health(HttpContext c)
     {
@@ -217,7 +248,7 @@ internal static class Endpoints
         var precision = o.Precision.ToString().ToLowerInvariant();
         var models = registry.Models.Select(m => new ModelInfo(m.Name, Path.GetFileName(m.Encoder.Model.OnnxPath), m.Sha256, m.Encoder.NumLabels,
             m.Encoder.MaxLength, precision, m.Encoder.Activation.ToString().ToLowerInvariant(), m.Encoder.UsesTokenTypeIds)).ToList();
-        var search = registry.Search is { } s ? new SearchInfo(s.IndexPath.Contains("://", StringComparison.Ordinal) ? s.IndexPath /* a store address, already without its password */ : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.IndexPath)), s.HasDense, s.DefaultMode) : null;
+        var search = registry.Search is { } s ? new SearchInfo(s.Corpus.Location.Contains("://", StringComparison.Ordinal) ? s.Corpus.Location /* a store address, already without its password */ : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.Corpus.Location)), s.HasDense, ModeName(s.DefaultMode)) : null;
         return TypedResults.Ok(new InfoResponse(
             registry.Models[0].Name,
             registry.Models[0].Sha256,

@@ -1,12 +1,13 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Sift.Hosting;
 using Sift.Onnx;
 using Sift.Server.Batching;
 using Sift.Server.Http;
 using Sift.Server.Observability;
 
-namespace Sift.Server.Hosting;
+namespace Sift.Server.Runtime;
 
 /// <summary>A loaded model; its scoring calls go through the runner (batching queue or direct) it was loaded with.</summary>
 public sealed class ServedModel
@@ -176,19 +177,19 @@ internal sealed class ModelLoaderService : IHostedService
             {
                 ct.ThrowIfCancellationRequested();
                 IServerRunner? backend = null;
-                var encoder = CrossEncoder.Load(spec.Path, new CrossEncoderOptions
+                var encoder = CrossEncoder.Load(spec.Path, new RerankerSettings
                 {
                     Precision = _options.Precision,
                     Device = _options.Device,
-                    IntraOpThreads = _options.Threads,
+                    Threads = _options.Threads,
                     BatchSize = _options.MaxBatchRequests,
                     // The batcher already cuts by this budget; on a GPU the encoder keeps to it too instead of its default.
                     MaxBatchTokens = _options.Device.IsCuda ? _options.MaxBatchTokens : null,
                     MaxLength = _options.MaxLength,
-                    LongDocuments = _options.LongDocs,
+                    LongDocs = _options.LongDocs,
                     ChunkOverlap = _options.Stride,
                     MaxChunks = _options.MaxChunks,
-                }, model => backend = _options.DynamicBatching
+                }.ToOptions(), model => backend = _options.DynamicBatching
                     ? new DynamicBatcher(model, spec.Name ?? model.Model.Name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1), _options.BatchWorkers),
                         _metrics, _loggerFactory.CreateLogger<DynamicBatcher>())
                     : new DirectRunner(model, spec.Name ?? model.Model.Name, _metrics));
@@ -209,15 +210,18 @@ internal sealed class ModelLoaderService : IHostedService
                     name, encoder.Model.Root, encoder.MaxLength, encoder.NumLabels, _options.Precision, encoder.Device, encoder.AttentionPath, _options.DynamicBatching ? "on" : "off");
             }
             SearchService? search = null;
-            if (_options.IndexPath is { } index)
+            if (_options.IndexPath is not null || _options.Store is not null)
             {
-                search = SearchService.Open(index, served[0], _options);
-                _logger.LogInformation("Opened index {Index} for /search", index);
-            }
-            else if (_options.Store is { } store)
-            {
-                search = SearchService.OpenStore(store, served[0], _options);
-                _logger.LogInformation("Opened store {Store} for /search", search.IndexPath); // redacted: no password
+                // /search reranks with the default model through the same runner (batching queue) as /rerank. The
+                // configured mode is the lexical one, so the bi-encoder loads on the first dense or hybrid search.
+                search = SearchService.Open(new SearchSettings
+                {
+                    Index = _options.IndexPath,
+                    Store = _options.Store,
+                    Mode = _options.Store is null ? RetrievalMode.Bm25 : RetrievalMode.Fts,
+                    Threads = _options.Threads,
+                }, served[0].Encoder, Http.Endpoints.JsonName);
+                _logger.LogInformation(_options.Store is null ? "Opened index {Index} for /search" : "Opened store {Index} for /search", search.Corpus.Location); // a store's address without its password
             }
             _registry.SetReady(served, search);
             _logger.LogInformation("Ready");
