@@ -71,8 +71,8 @@ internal static class CliCommon
     public static Option<LongDocumentStrategy> LongDocsOption() =>
         new("--long-docs") { Description = "Long documents: truncate (sentence-transformers' behaviour) or chunk (score overlapping windows, keep the best).", DefaultValueFactory = _ => LongDocumentStrategy.Truncate };
 
-    public static Option<int> StrideOption() =>
-        new("--stride") { Description = "Tokens of overlap between windows in chunk mode.", DefaultValueFactory = _ => 64 };
+    public static Option<int> ChunkOverlapOption() =>
+        new("--chunk-overlap", "--stride") { Description = "Tokens of overlap between windows in chunk mode (--stride is its old name).", DefaultValueFactory = _ => 64 };
 
     public static Option<int> MaxChunksOption() =>
         new("--max-chunks") { Description = "At most this many windows per document in chunk mode; text past them is not scored.", DefaultValueFactory = _ => 8 };

@@ -187,7 +187,7 @@ internal sealed class ModelLoaderService : IHostedService
                     MaxBatchTokens = _options.Device.IsCuda ? _options.MaxBatchTokens : null,
                     MaxLength = _options.MaxLength,
                     LongDocs = _options.LongDocs,
-                    ChunkOverlap = _options.Stride,
+                    ChunkOverlap = _options.ChunkOverlap,
                     MaxChunks = _options.MaxChunks,
                 }.ToOptions(), model => backend = _options.DynamicBatching
                     ? new DynamicBatcher(model, spec.Name ?? model.Model.Name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1), _options.BatchWorkers),
