@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Sift.Server;
-using Sift.Server.Hosting;
+using Sift.Server.Runtime;
 using Sift.Testing;
 
 // Load test for `sift serve`: N concurrent clients send 10-document rerank requests for a bounded time, then it

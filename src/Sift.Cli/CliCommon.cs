@@ -71,14 +71,18 @@ internal static class CliCommon
     public static Option<LongDocumentStrategy> LongDocsOption() =>
         new("--long-docs") { Description = "Long documents: truncate (sentence-transformers' behaviour) or chunk (score overlapping windows, keep the best).", DefaultValueFactory = _ => LongDocumentStrategy.Truncate };
 
-    public static Option<int> StrideOption() =>
-        new("--stride") { Description = "Tokens of overlap between windows in chunk mode.", DefaultValueFactory = _ => 64 };
+    public static Option<int> ChunkOverlapOption() =>
+        new("--chunk-overlap", "--stride") { Description = "Tokens of overlap between windows in chunk mode (--stride is its old name).", DefaultValueFactory = _ => 64 };
 
     public static Option<int> MaxChunksOption() =>
         new("--max-chunks") { Description = "At most this many windows per document in chunk mode; text past them is not scored.", DefaultValueFactory = _ => 8 };
 
     public static Option<float?> CalibrationOption() =>
         new("--calibration-factor") { Description = "Haystack-style calibration: score = sigmoid(logit × factor)." };
+
+    /// <summary>An option's property name as its flag (TopN → --top-n), for library errors that name options.</summary>
+    public static string FlagName(string field) =>
+        "--" + string.Concat(field.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 
     /// <summary>Writes JSON to stdout (one document, newline-terminated).</summary>
     public static void WriteJson<T>(T value)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Sift.Hosting;
 using Sift.Onnx;
 
 namespace Sift.Cli;
@@ -13,7 +14,7 @@ internal sealed class CrossEncoderCliOptions
     public Option<int> BatchSize { get; } = CliCommon.BatchSizeOption();
     public Option<int> Threads { get; } = CliCommon.ThreadsOption();
     public Option<LongDocumentStrategy> LongDocs { get; } = CliCommon.LongDocsOption();
-    public Option<int> Stride { get; } = CliCommon.StrideOption();
+    public Option<int> ChunkOverlap { get; } = CliCommon.ChunkOverlapOption();
     public Option<int> MaxChunks { get; } = CliCommon.MaxChunksOption();
     public Option<float?> Calibration { get; } = CliCommon.CalibrationOption();
     public Option<OutputFormat> Format { get; } = CliCommon.FormatOption();
@@ -22,25 +23,28 @@ internal sealed class CrossEncoderCliOptions
 
     public void AddTo(Command command)
     {
-        foreach (Option o in new Option[] { Model, Activation, Precision, MaxLength, BatchSize, Threads, LongDocs, Stride, MaxChunks, Calibration, Format, Device, MaxBatchTokens })
+        foreach (Option o in new Option[] { Model, Activation, Precision, MaxLength, BatchSize, Threads, LongDocs, ChunkOverlap, MaxChunks, Calibration, Format, Device, MaxBatchTokens })
         {
             command.Options.Add(o);
         }
     }
 
-    /// <summary>Loads the cross-encoder the parsed flags describe.</summary>
-    public CrossEncoder Load(ParseResult pr) => CrossEncoder.Load(pr.GetValue(Model), new CrossEncoderOptions
+    /// <summary>The reranker settings the parsed flags describe.</summary>
+    public RerankerSettings Settings(ParseResult pr) => new()
     {
         Precision = pr.GetValue(Precision),
         MaxLength = pr.GetValue(MaxLength),
         BatchSize = CliCommon.BatchSize(pr, BatchSize, pr.GetValue(Device)),
         Device = pr.GetValue(Device),
         MaxBatchTokens = pr.GetValue(MaxBatchTokens),
-        IntraOpThreads = pr.GetValue(Threads),
+        Threads = pr.GetValue(Threads),
         Activation = pr.GetValue(Activation),
         CalibrationFactor = pr.GetValue(Calibration),
-        LongDocuments = pr.GetValue(LongDocs),
-        ChunkOverlap = pr.GetValue(Stride),
+        LongDocs = pr.GetValue(LongDocs),
+        ChunkOverlap = pr.GetValue(ChunkOverlap),
         MaxChunks = pr.GetValue(MaxChunks),
-    });
+    };
+
+    /// <summary>Loads the cross-encoder the parsed flags describe.</summary>
+    public CrossEncoder Load(ParseResult pr) => CrossEncoder.Load(pr.GetValue(Model), Settings(pr).ToOptions());
 }

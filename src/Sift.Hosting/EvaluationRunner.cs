@@ -153,13 +153,8 @@ public static class EvaluationRunner
                 indexMs = sw.Elapsed.TotalMilliseconds;
                 foreach (var stage in request.Configurations.Select(c => c.Stage1).Distinct())
                 {
-                    IRetriever retriever = stage switch
-                    {
-                        "bm25" => SearchService.LexicalFor(index, RetrievalMode.Bm25),
-                        "fts" => SearchService.LexicalFor(index, RetrievalMode.Fts),
-                        "dense" => index.Dense(request.Embedder!, request.Embedder!.QueryPrompt),
-                        _ => index.Hybrid(request.Embedder!, request.Fusion, request.Embedder!.QueryPrompt),
-                    };
+                    var mode = stage switch { "bm25" => RetrievalMode.Bm25, "fts" => RetrievalMode.Fts, "dense" => RetrievalMode.Dense, _ => RetrievalMode.Hybrid };
+                    var retriever = SearchService.RetrieverFor(index, mode, request.Embedder, request.Fusion);
                     var results = new Dictionary<string, IReadOnlyList<Candidate>>();
                     sw.Restart();
                     var done = 0;

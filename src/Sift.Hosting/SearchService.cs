@@ -5,30 +5,32 @@ using Sift.Store.Postgres;
 namespace Sift.Hosting;
 
 /// <summary>
-/// The composition root shared by the CLI and the server: opens an index, loads the bi-encoder recorded in it
-/// (for dense/hybrid) and the cross-encoder, and wires them into a <see cref="SearchPipeline"/>. Owns and
-/// disposes what it loaded. Thread-safe for searching.
+/// The composition root shared by the CLI and the server: opens an index or store, loads the bi-encoder recorded in
+/// it (for dense/hybrid) and the reranker, and runs retrieve → rerank through a <see cref="SearchPipeline"/>, in the
+/// configured mode or one named per search. Owns and disposes what it loaded (not a reranker it was handed).
+/// Thread-safe for searching.
 /// </summary>
 public sealed class SearchService : IDisposable
 {
-    private readonly BiEncoder? _embedder;
-    private readonly CrossEncoder? _reranker;
+    private readonly Lazy<BiEncoder> _embedder;
+    private readonly IReranker? _reranker;
     private readonly bool _ownsReranker;
+    private readonly Func<string, string>? _fieldName;
 
-    private SearchService(ISearchCorpus corpus, BiEncoder? embedder, CrossEncoder? reranker, bool ownsReranker, SearchSettings settings)
+    private SearchService(ISearchCorpus corpus, IReranker? reranker, bool ownsReranker, SearchSettings settings, Func<string, string>? fieldName)
     {
         Corpus = corpus;
-        _embedder = embedder;
         _reranker = reranker;
         _ownsReranker = ownsReranker;
+        _fieldName = fieldName;
         Settings = settings;
-        IRetriever retriever = settings.Mode switch
+        _embedder = new Lazy<BiEncoder>(() =>
         {
-            RetrievalMode.Bm25 or RetrievalMode.Fts => LexicalFor(corpus, settings.Mode),
-            RetrievalMode.Dense => corpus.Dense(embedder!, embedder!.QueryPrompt),
-            _ => corpus.Hybrid(embedder!, new FusionOptions { Method = settings.Fusion, Weights = settings.FusionWeights }, embedder!.QueryPrompt),
-        };
-        Pipeline = new SearchPipeline(retriever, reranker, DefaultOptions(settings));
+            var dense = corpus.DenseModel ?? throw new InvalidOperationException("checked by Retriever");
+            // The index records the exact ONNX file its vectors came from; queries must use the same weights, so
+            // --precision (which is about the reranker) does not apply here.
+            return BiEncoder.Load(settings.DenseModel ?? dense, new BiEncoderOptions { IntraOpThreads = settings.Threads });
+        }, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>What is searched: Sift's index folder or a PostgreSQL store.</summary>
@@ -37,28 +39,24 @@ public sealed class SearchService : IDisposable
     /// <summary>The index folder (null when searching a store).</summary>
     public SiftIndex? Index => (Corpus as SiftIndexCorpus)?.Index;
 
-    /// <summary>The lexical retriever the mode names, or an error saying which one this corpus has (bm25 or fts).</summary>
-    public static IRetriever LexicalFor(ISearchCorpus corpus, RetrievalMode mode)
-    {
-        ArgumentNullException.ThrowIfNull(corpus);
-        var name = mode.ToString().ToLowerInvariant();
-        if (name != corpus.LexicalName)
-        {
-            throw new SiftException(corpus.LexicalName == "fts"
-                ? $"{corpus.Location} is a PostgreSQL store: its lexical search is PostgreSQL full-text search ranked by ts_rank_cd, which is not BM25. Use --mode fts (or dense, hybrid)."
-                : $"{corpus.Location} is a Sift index: its lexical search is BM25. Use --mode bm25 (fts is PostgreSQL full-text search, for --store).");
-        }
-        return corpus.Lexical();
-    }
-    public SearchPipeline Pipeline { get; }
     public SearchSettings Settings { get; }
-    public CrossEncoder? Reranker => _reranker;
+
+    /// <summary>The second stage (null: first-stage results only).</summary>
+    public IReranker? Reranker => _reranker;
+
+    /// <summary>Whether dense (and hybrid) search is possible.</summary>
+    public bool HasDense => Corpus.DenseModel is not null;
+
+    /// <summary>The mode a search that names none uses when the settings leave it to the corpus: hybrid with dense vectors, else the lexical one.</summary>
+    public RetrievalMode DefaultMode => HasDense ? RetrievalMode.Hybrid : Corpus.LexicalName == "fts" ? RetrievalMode.Fts : RetrievalMode.Bm25;
 
     /// <summary>
-    /// Opens the index in <paramref name="settings"/> and loads the models it needs. Pass <paramref name="reranker"/>
-    /// to share an already-loaded cross-encoder (the server does); otherwise <see cref="SearchSettings.RerankModel"/> is loaded.
+    /// Opens the index or store in <paramref name="settings"/> and loads the models the configured mode needs. Pass
+    /// <paramref name="reranker"/> to share an already-loaded reranker (the server's batched cross-encoder); otherwise
+    /// <see cref="SearchSettings.RerankModel"/> is loaded. <paramref name="fieldName"/> spells an option the way the
+    /// caller's users know it in validation errors (the CLI: <c>--top-n</c>, the server: <c>top_n</c>).
     /// </summary>
-    public static SearchService Open(SearchSettings settings, CrossEncoder? reranker = null)
+    public static SearchService Open(SearchSettings settings, IReranker? reranker = null, Func<string, string>? fieldName = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         if (string.IsNullOrEmpty(settings.Index) && string.IsNullOrEmpty(settings.Store))
@@ -70,52 +68,79 @@ public sealed class SearchService : IDisposable
             throw new SiftException("Pass either --index DIR or --store postgres://..., not both.");
         }
         ISearchCorpus index = settings.Store is { Length: > 0 } store ? PostgresStore.Open(store) : new SiftIndexCorpus(SiftIndex.Open(settings.Index!), DenseSearch(settings));
-        BiEncoder? embedder = null;
         var ownsReranker = false;
+        SearchService? service = null;
         try
         {
-            if (settings.Mode is not (RetrievalMode.Bm25 or RetrievalMode.Fts))
-            {
-                var dense = index.DenseModel;
-                var model = settings.DenseModel ?? dense;
-                if (dense is null)
-                {
-                    throw new SiftException(
-                        $"The index at {index.Location} has no dense vectors, so --mode {settings.Mode.ToString().ToLowerInvariant()} cannot run. " +
-                        $"Rebuild it with `sift index --corpus PATH {(index is PostgresStore ? "--store ADDRESS --overwrite" : "--index DIR")} --dense-model MODEL`, or use --mode {index.LexicalName}.");
-                }
-                // The index records the exact ONNX file its vectors came from; queries must use the same weights, so
-                // --precision (which is about the reranker) does not apply here.
-                embedder = BiEncoder.Load(model!, new BiEncoderOptions { IntraOpThreads = settings.Threads });
-            }
             if (reranker is null && settings.RerankModel is not null)
             {
-                reranker = CrossEncoder.Load(settings.RerankModel, RerankerOptions(settings));
+                reranker = CrossEncoder.Load(settings.RerankModel, settings.Reranker.ToOptions());
                 ownsReranker = true;
             }
-            return new SearchService(index, embedder, reranker, ownsReranker, settings);
+            DefaultOptions(settings).Validate(reranker is not null, fieldName);
+            service = new SearchService(index, reranker, ownsReranker, settings, fieldName);
+            // The configured mode is checked (and its bi-encoder loaded) now, so a mistake shows before the first query.
+            _ = service.Retriever(settings.Mode);
+            return service;
         }
         catch
         {
-            embedder?.Dispose();
-            if (ownsReranker) reranker?.Dispose();
-            index.Dispose();
+            if (service is not null)
+            {
+                service.Dispose();
+            }
+            else
+            {
+                if (ownsReranker) (reranker as IDisposable)?.Dispose();
+                index.Dispose();
+            }
             throw;
         }
     }
 
+    /// <summary>The first stage for a mode: the one place a mode becomes a retriever (CLI, server, evaluation).</summary>
+    /// <exception cref="SiftException">The corpus cannot search that way (no dense vectors; bm25 on a store).</exception>
+    public IRetriever Retriever(RetrievalMode mode)
+    {
+        if (mode is RetrievalMode.Bm25 or RetrievalMode.Fts)
+        {
+            return LexicalFor(Corpus, mode);
+        }
+        if (!HasDense)
+        {
+            throw NoDenseVectors(Corpus, mode);
+        }
+        return RetrieverFor(Corpus, mode, _embedder.Value, new FusionOptions { Method = Settings.Fusion, Weights = Settings.FusionWeights });
+    }
+
+    /// <summary>The first stage for a mode over any corpus (<see cref="Retriever"/> for a service's own).</summary>
+    public static IRetriever RetrieverFor(ISearchCorpus corpus, RetrievalMode mode, BiEncoder? embedder, FusionOptions? fusion = null)
+    {
+        ArgumentNullException.ThrowIfNull(corpus);
+        return mode switch
+        {
+            RetrievalMode.Bm25 or RetrievalMode.Fts => LexicalFor(corpus, mode),
+            RetrievalMode.Dense => corpus.Dense(embedder ?? throw new ArgumentNullException(nameof(embedder)), embedder.QueryPrompt),
+            _ => corpus.Hybrid(embedder ?? throw new ArgumentNullException(nameof(embedder)), fusion, embedder.QueryPrompt),
+        };
+    }
+
+    /// <summary>The lexical retriever the mode names, or an error saying which one this corpus has (bm25 or fts).</summary>
+    public static IRetriever LexicalFor(ISearchCorpus corpus, RetrievalMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(corpus);
+        var name = mode.ToString().ToLowerInvariant();
+        if (name != corpus.LexicalName)
+        {
+            throw new SiftException(corpus.LexicalName == "fts"
+                ? $"{corpus.Location} is a PostgreSQL store: its lexical search is PostgreSQL full-text search ranked by ts_rank_cd, which is not BM25. Use mode fts (or dense, hybrid)."
+                : $"{corpus.Location} is a Sift index: its lexical search is BM25. Use mode bm25 (fts is PostgreSQL full-text search, for a store).");
+        }
+        return corpus.Lexical();
+    }
+
     /// <summary>Dense search (exact or HNSW) implied by the settings.</summary>
     public static DenseSearchOptions DenseSearch(SearchSettings settings) => new() { Kind = settings.Ann, ExpansionSearch = settings.AnnExpansionSearch };
-
-    /// <summary>Cross-encoder options implied by the settings.</summary>
-    public static CrossEncoderOptions RerankerOptions(SearchSettings settings) => new()
-    {
-        Precision = settings.Precision,
-        MaxLength = settings.MaxLength,
-        BatchSize = settings.BatchSize,
-        IntraOpThreads = settings.Threads,
-        LongDocuments = settings.LongDocs,
-    };
 
     /// <summary>Pipeline options implied by the settings.</summary>
     public static SearchOptions DefaultOptions(SearchSettings settings) => new()
@@ -125,14 +150,31 @@ public sealed class SearchService : IDisposable
         Threshold = settings.Threshold,
     };
 
-    /// <summary>Runs one query with the configured top-N/top-K/threshold (or <paramref name="options"/>).</summary>
+    /// <summary>Runs one query in the configured mode with the configured top-N/top-K/threshold (or <paramref name="options"/>).</summary>
     public Task<SearchResult> SearchAsync(string query, SearchOptions? options = null, CancellationToken cancellationToken = default) =>
-        Pipeline.SearchAsync(query, options, cancellationToken);
+        SearchAsync(query, Settings.Mode, options, cancellationToken);
+
+    /// <summary>Runs one query in <paramref name="mode"/>.</summary>
+    /// <exception cref="SiftException">The mode cannot run on this corpus, or the options cannot work (Data[<see cref="SearchOptions.FieldKey"/>] names the option).</exception>
+    public Task<SearchResult> SearchAsync(string query, RetrievalMode mode, SearchOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= DefaultOptions(Settings);
+        options.Validate(_reranker is not null, _fieldName);
+        var pipeline = new SearchPipeline(Retriever(mode), _reranker, options);
+        return pipeline.SearchAsync(query, options, cancellationToken);
+    }
+
+    private static SiftException NoDenseVectors(ISearchCorpus index, RetrievalMode mode) => new(
+        $"The index at {index.Location} has no dense vectors, so mode {mode.ToString().ToLowerInvariant()} cannot run. " +
+        $"Rebuild it with `sift index --corpus PATH {(index is PostgresStore ? "--store ADDRESS --overwrite" : "--index DIR")} --dense-model MODEL`, or use mode {index.LexicalName}.");
 
     public void Dispose()
     {
-        _embedder?.Dispose();
-        if (_ownsReranker) _reranker?.Dispose();
+        if (_embedder.IsValueCreated)
+        {
+            _embedder.Value.Dispose();
+        }
+        if (_ownsReranker) (_reranker as IDisposable)?.Dispose();
         Corpus.Dispose();
     }
 }

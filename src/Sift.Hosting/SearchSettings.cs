@@ -64,6 +64,10 @@ public sealed record SearchSettings
     /// <summary>HNSW search expansion (ef; null: the value the graph was built with).</summary>
     public int? AnnExpansionSearch { get; init; }
 
+    /// <summary>The reranker settings these imply (the one builder of its <see cref="CrossEncoderOptions"/>).</summary>
+    [JsonIgnore]
+    public RerankerSettings Reranker => new() { Precision = Precision, MaxLength = MaxLength, BatchSize = BatchSize, Threads = Threads, LongDocs = LongDocs };
+
     /// <summary>Reads a JSON (<c>.json</c>) or YAML (<c>.yaml</c>/<c>.yml</c>) settings file.</summary>
     public static SearchSettings Load(string path)
     {

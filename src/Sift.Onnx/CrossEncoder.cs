@@ -20,7 +20,9 @@ public sealed class CrossEncoder : IReranker, IDisposable
     private readonly CrossEncoderOptions _options;
     private readonly ScoreActivation _defaultActivation;
 
-    private CrossEncoder(ModelDirectory model, HfTokenizer tokenizer, OnnxEncoderSession session, CrossEncoderOptions options)
+    private readonly IInferenceRunner? _runner;
+
+    private CrossEncoder(ModelDirectory model, HfTokenizer tokenizer, OnnxEncoderSession session, CrossEncoderOptions options, Func<ModelInference, IInferenceRunner>? runner)
     {
         Model = model;
         Tokenizer = tokenizer;
@@ -33,6 +35,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         if (model.MaxPositionEmbeddings is { } pos) caps.Add(pos);
         MaxLength = caps.Count > 0 ? caps.Min() : 512;
         _defaultActivation = Activations.Resolve(options.Activation, options.CalibrationFactor, model.DeclaredActivation, NumLabels);
+        _runner = runner?.Invoke(new ModelInference(model, RunBatch, (pairs, ct) => Predict(pairs, ct)));
     }
 
     /// <summary>The model directory and its settings.</summary>
@@ -72,7 +75,13 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// Loads a cross-encoder from a model directory, an .onnx file inside one, or a cached hub id
     /// (see <see cref="ModelLocator"/>). No network access.
     /// </summary>
-    public static CrossEncoder Load(string? model, CrossEncoderOptions? options = null)
+    /// <param name="model">The model directory, .onnx file or hub id; null: the default model.</param>
+    /// <param name="options">Loading and scoring options.</param>
+    /// <param name="runner">
+    /// Makes the <see cref="IInferenceRunner"/> scoring calls go through (the server's dynamic batcher); given the
+    /// loaded model once loading has succeeded. Null: the encoder batches each call itself. The caller owns the runner.
+    /// </param>
+    public static CrossEncoder Load(string? model, CrossEncoderOptions? options = null, Func<ModelInference, IInferenceRunner>? runner = null)
     {
         options ??= new CrossEncoderOptions();
         options.Validate();
@@ -104,7 +113,15 @@ public sealed class CrossEncoder : IReranker, IDisposable
             session.Dispose();
             throw new SiftException(ex.Message + " Download the complete model with `sift model pull ORG/NAME`.", ex);
         }
-        return new CrossEncoder(dir, tokenizer, session, options);
+        try
+        {
+            return new CrossEncoder(dir, tokenizer, session, options, runner);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -140,10 +157,11 @@ public sealed class CrossEncoder : IReranker, IDisposable
             var (q, d) = pairs[i];
             if (q is null) throw new ArgumentException($"Pair {i}: query is null.", nameof(pairs));
             if (d is null) throw new ArgumentException($"Pair {i}: document is null.", nameof(pairs));
-            AddItems(items, i, Tokenizer.Tokenize(q), d);
+            AddItems(items, i, Tokenizer.Tokenize(q), Tokenizer.Tokenize(d), RerankOptions.Default);
         }
-        var logits = Predict(items, cancellationToken);
-        return Aggregate(items, logits, pairs.Count, _defaultActivation, out _);
+        var plan = new ScoringPlan(items, pairs.Count);
+        var logits = RunSync(plan.Encodings, cancellationToken, null);
+        return Aggregate(plan, logits, _defaultActivation, 1f).Logits;
     }
 
     /// <summary>Scores pairs with the model's activation (or <paramref name="activation"/>), in input order.</summary>
@@ -161,6 +179,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// Scores every document against the query and returns them best first (ties keep input order),
     /// cut to <see cref="RerankOptions.TopK"/> and <see cref="RerankOptions.Threshold"/>.
     /// </summary>
+    /// <exception cref="InputTooLongException">A pair is over the max length and <see cref="RerankOptions.Truncate"/> is false.</exception>
     public IReadOnlyList<RerankResult> Rerank(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default) =>
         Rerank(query, documents, options, stats: null, cancellationToken);
 
@@ -168,63 +187,51 @@ public sealed class CrossEncoder : IReranker, IDisposable
     /// <see cref="Rerank(string, IReadOnlyList{Document}, RerankOptions?, CancellationToken)"/> that also accumulates
     /// where the time went (tokenization, inference) and how much padding the batches carried.
     /// </summary>
-    public IReadOnlyList<RerankResult> Rerank(string query, IReadOnlyList<Document> documents, RerankOptions? options, ScoringStats? stats, CancellationToken cancellationToken = default)
+    internal IReadOnlyList<RerankResult> Rerank(string query, IReadOnlyList<Document> documents, RerankOptions? options, ScoringStats? stats, CancellationToken cancellationToken = default)
     {
-        if (query is null) throw new ArgumentException("query is null; pass the search query text.", nameof(query));
-        ArgumentNullException.ThrowIfNull(documents);
-        options ??= RerankOptions.Default;
-        var act = ResolveCallActivation(options.Activation, options.CalibrationFactor);
-        var factor = options.CalibrationFactor ?? _options.CalibrationFactor ?? 1f;
-        ValidateRerankOptions(options, act);
+        var call = Prepare(query, documents, options);
         if (documents.Count == 0)
         {
             return [];
         }
-
         var tokenizeStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        // The query is tokenized once and reused for every pair.
-        var q = Tokenizer.Tokenize(options.QueryPrefix + query);
-        var items = new List<ScoringItem>(documents.Count);
-        for (var i = 0; i < documents.Count; i++)
-        {
-            var doc = documents[i] ?? throw new ArgumentException($"Document {i} is null.", nameof(documents));
-            if (doc.Text is null) throw new ArgumentException($"Document {i} has null text.", nameof(documents));
-            AddItems(items, i, q, ComposeText(doc, options));
-        }
+        var plan = Plan(query, documents, call.Options);
         stats?.AddTokenize(System.Diagnostics.Stopwatch.GetElapsedTime(tokenizeStart));
-
-        var logits = Predict(items, cancellationToken, stats);
-        var perDoc = Aggregate(items, logits, documents.Count, act, out var windows, factor);
-        var results = new RerankResult[documents.Count];
-        for (var i = 0; i < documents.Count; i++)
-        {
-            var score = Activations.Apply(perDoc[i], act, factor);
-            if (windows[i] is { } w && _options.ChunkAggregation == ChunkAggregation.Mean)
-            {
-                score = w.MeanScore;
-            }
-            results[i] = new RerankResult(i, score, documents[i], perDoc[i], windows[i]?.Window);
-        }
-
-        // OrderBy is stable, so equal scores keep input order; NaN (never expected) sorts last.
-        IEnumerable<RerankResult> ranked = results.OrderByDescending(r => float.IsNaN(r.Score) ? float.NegativeInfinity : r.Score);
-        if (options.Threshold is { } t)
-        {
-            ranked = ranked.Where(r => r.Score >= t);
-        }
-        if (options.TopK is { } k)
-        {
-            ranked = ranked.Take(k);
-        }
-        return ranked.ToArray();
+        var logits = RunSync(plan.Encodings, cancellationToken, stats);
+        return Finish(plan, logits, documents, call).Results;
     }
 
     /// <inheritdoc />
-    public Task<IReadOnlyList<RerankResult>> RerankAsync(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<RerankResult>> RerankAsync(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default) =>
+        (await RerankWithUsageAsync(query, documents, options, cancellationToken).ConfigureAwait(false)).Results;
+
+    /// <summary>
+    /// <see cref="RerankAsync"/> that also says how many tokens the model read (every window of every document, special
+    /// tokens included; what TEI reports as prompt tokens). The one scoring path: plan (tokenize, cut or chunk) →
+    /// batches (the <see cref="IInferenceRunner"/> given to <see cref="Load"/>, else the encoder's own) → combine windows →
+    /// activation → rank.
+    /// </summary>
+    /// <exception cref="InputTooLongException">A pair is over the max length and <see cref="RerankOptions.Truncate"/> is false.</exception>
+    public async Task<RerankOutput> RerankWithUsageAsync(string query, IReadOnlyList<Document> documents, RerankOptions? options = null, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        // Inference is CPU-bound; run it off the caller's thread. Cancellation is observed between batches.
-        return Task.Run(() => Rerank(query, documents, options, cancellationToken), cancellationToken);
+        var call = Prepare(query, documents, options);
+        if (documents.Count == 0)
+        {
+            return new RerankOutput([], 0);
+        }
+        if (_runner is null)
+        {
+            // Inference is CPU-bound; run it off the caller's thread. Cancellation is observed between batches.
+            return await Task.Run(() =>
+            {
+                var plan = Plan(query, documents, call.Options);
+                return Finish(plan, Predict(plan.Encodings, cancellationToken), documents, call);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        var planned = Plan(query, documents, call.Options);
+        var logits = await _runner.RunAsync(planned.Encodings, cancellationToken).ConfigureAwait(false);
+        return Finish(planned, logits, documents, call);
     }
 
     /// <summary>Async <see cref="Score(IReadOnlyList{ValueTuple{string, string}}, ScoreActivation?, CancellationToken)"/>.</summary>
@@ -236,49 +243,75 @@ public sealed class CrossEncoder : IReranker, IDisposable
         Tokenizer.Build(Tokenizer.Tokenize(query), Tokenizer.Tokenize(document), MaxLength, _options.Truncation);
 
     /// <summary>
-    /// Runs already-tokenized pairs through the model and returns logits in input order. The server's batching
-    /// queue uses this to mix pairs from many requests in one length-sorted batch.
+    /// Scores one pair straight through the model (not through the runner), so that the first real call does not pay
+    /// for ONNX Runtime's graph set-up.
     /// </summary>
-    public float[][] PredictEncoded(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken = default)
+    public void WarmUp(CancellationToken cancellationToken = default) =>
+        _ = Predict([EncodePair("warm up", "warm up the model")], cancellationToken);
+
+    /// <summary>Runs already-tokenized pairs through the model and returns logits in input order (tests and training parity checks).</summary>
+    internal float[][] PredictEncoded(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(encodings);
-        var items = encodings.Select((e, i) => new ScoringItem(i, e, null)).ToList();
-        return Predict(items, cancellationToken);
+        return Predict(encodings, cancellationToken);
     }
 
-    /// <summary>
-    /// Tokenizes a query against many documents the way <see cref="Rerank(string, IReadOnlyList{Document}, RerankOptions?, CancellationToken)"/>
-    /// does (query once; long documents split into windows in chunk mode) without running the model, so a caller
-    /// with its own batching (the server's queue) can run <see cref="ScoringPlan.Encodings"/> and then
-    /// <see cref="Combine"/> the logits.
-    /// </summary>
-    /// <param name="query">The tokenized query.</param>
-    /// <param name="documents">The tokenized documents.</param>
-    /// <param name="maxChunks">Chunk long documents into at most this many windows whatever <see cref="CrossEncoderOptions.LongDocuments"/> says (Cohere's <c>max_chunks_per_doc</c>); null: the options decide.</param>
-    public ScoringPlan Plan(TokenizedText query, IReadOnlyList<TokenizedText> documents, int? maxChunks = null)
+    private sealed record CallSettings(RerankOptions Options, ScoreActivation Activation, float Factor);
+
+    private CallSettings Prepare(string query, IReadOnlyList<Document> documents, RerankOptions? options)
     {
-        ArgumentNullException.ThrowIfNull(query);
+        if (query is null) throw new ArgumentException("query is null; pass the search query text.", nameof(query));
         ArgumentNullException.ThrowIfNull(documents);
+        options ??= RerankOptions.Default;
+        var act = ResolveCallActivation(options.Activation, options.CalibrationFactor);
+        var factor = options.CalibrationFactor ?? _options.CalibrationFactor ?? 1f;
+        ValidateRerankOptions(options, act);
+        return new CallSettings(options, act, factor);
+    }
+
+    /// <summary>Plan: the query tokenized once, each document tokenized, capped, then cut or split into windows.</summary>
+    internal ScoringPlan Plan(string query, IReadOnlyList<Document> documents, RerankOptions options)
+    {
+        // The query is tokenized once and reused for every pair.
+        var q = Tokenizer.Tokenize(options.QueryPrefix + query);
         var items = new List<ScoringItem>(documents.Count);
         for (var i = 0; i < documents.Count; i++)
         {
-            AddItems(items, i, query, documents[i], maxChunks);
+            var doc = documents[i] ?? throw new ArgumentException($"Document {i} is null.", nameof(documents));
+            if (doc.Text is null) throw new ArgumentException($"Document {i} has null text.", nameof(documents));
+            var d = Tokenizer.Tokenize(ComposeText(doc, options));
+            if (options.MaxTokensPerDocument is { } cap && d.Count > cap)
+            {
+                d = d.Slice(0, cap);
+            }
+            AddItems(items, i, q, d, options);
         }
-        return new ScoringPlan(items.Select(x => x.Encoding).ToArray(), items.Select(x => (x.Owner, x.Window)).ToArray(), documents.Count);
+        return new ScoringPlan(items, documents.Count);
     }
 
-    /// <summary>
-    /// Turns the logits of a plan's encodings (same order) into one row of logits per document, choosing the winning
-    /// window by this encoder's aggregation, and returns the windows (null where a document was scored whole).
-    /// </summary>
-    public (float[][] Logits, TextWindow?[] Windows) Combine(ScoringPlan plan, float[][] logits)
+    /// <summary>Combine (one row of logits per document, the winning window) → activation → rank.</summary>
+    private RerankOutput Finish(ScoringPlan plan, float[][] logits, IReadOnlyList<Document> documents, CallSettings call)
     {
-        ArgumentNullException.ThrowIfNull(plan);
-        ArgumentNullException.ThrowIfNull(logits);
-        var items = plan.Items.Select((x, i) => new ScoringItem(x.Owner, plan.Encodings[i], x.Window)).ToList();
-        var perDoc = Aggregate(items, logits, plan.Documents, _defaultActivation, out var picks, _options.CalibrationFactor ?? 1f);
-        return (perDoc, picks.Select(p => p?.Window).ToArray());
+        var (perDoc, windows) = Aggregate(plan, logits, call.Activation, call.Factor);
+        var results = new RerankResult[documents.Count];
+        for (var i = 0; i < documents.Count; i++)
+        {
+            var score = Activations.Apply(perDoc[i], call.Activation, call.Factor);
+            if (windows[i] is { } w && _options.ChunkAggregation == ChunkAggregation.Mean)
+            {
+                score = w.MeanScore;
+            }
+            results[i] = new RerankResult(i, score, documents[i], perDoc[i], windows[i]?.Window);
+        }
+        return new RerankOutput(Ranking.Rank(results, call.Options.TopK, call.Options.Threshold), plan.Tokens);
     }
+
+    /// <summary>Batches: through the runner when one was given, else the encoder's own batching.</summary>
+    private float[][] RunSync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken, ScoringStats? stats) =>
+        _runner is null || encodings.Count == 0
+            ? Predict(encodings, cancellationToken, stats)
+            : _runner.RunAsync(encodings, cancellationToken).GetAwaiter().GetResult();
+
 
     /// <summary>Applies this encoder's activation (or an override) to one row of logits.</summary>
     public float ApplyActivation(ReadOnlySpan<float> logits, ScoreActivation? activation = null, float? calibrationFactor = null)
@@ -294,7 +327,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     public IReadOnlyList<TextWindow> DescribeWindows(string query, string document)
     {
         var items = new List<ScoringItem>();
-        AddItems(items, 0, Tokenizer.Tokenize(query), document);
+        AddItems(items, 0, Tokenizer.Tokenize(query), Tokenizer.Tokenize(document), RerankOptions.Default);
         return items.Select(i => i.Window ?? new TextWindow(0, 0, document.Length, 1)).ToArray();
     }
 
@@ -347,25 +380,27 @@ public sealed class CrossEncoder : IReranker, IDisposable
     }
 
     /// <summary>A model input: which caller item it belongs to, and for chunked documents which window.</summary>
-    private sealed record ScoringItem(int Owner, Encoding Encoding, TextWindow? Window);
+    internal sealed record ScoringItem(int Owner, Encoding Encoding, TextWindow? Window);
 
     private sealed record WindowPick(TextWindow Window, float MeanScore);
 
-    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, string document) =>
-        AddItems(items, owner, query, Tokenizer.Tokenize(document));
-
-    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, TokenizedText doc, int? maxChunks = null)
+    private void AddItems(List<ScoringItem> items, int owner, TokenizedText query, TokenizedText doc, RerankOptions options)
     {
         var special = Tokenizer.NumSpecialTokensToAdd(isPair: true);
-        var chunk = maxChunks is { } m ? m > 1 : _options.LongDocuments == LongDocumentStrategy.Chunk;
-        if (!chunk || query.Count + doc.Count + special <= MaxLength)
+        var chunk = options.MaxChunks is { } m ? m > 1 : _options.LongDocuments == LongDocumentStrategy.Chunk;
+        var total = query.Count + doc.Count + special;
+        if (total <= MaxLength || !chunk)
         {
+            if (total > MaxLength && !options.Truncate)
+            {
+                throw new InputTooLongException(owner, total, MaxLength);
+            }
             // Fits (or truncation requested): exactly the sentence-transformers encoding.
-            items.Add(new ScoringItem(owner, Tokenizer.Build(query, doc, MaxLength, _options.Truncation), null));
+            items.Add(new ScoringItem(owner, Tokenizer.Build(query, doc, MaxLength, _options.Truncation, options.TruncationSide == TruncationSide.Left), null));
             return;
         }
 
-        foreach (var (window, slice) in Windows(query, doc, special, maxChunks ?? _options.MaxChunks))
+        foreach (var (window, slice) in Windows(query, doc, special, options.MaxChunks ?? _options.MaxChunks))
         {
             items.Add(new ScoringItem(owner, Tokenizer.Build(query, slice, MaxLength, TruncationStrategy.LongestFirst), window));
         }
@@ -388,19 +423,20 @@ public sealed class CrossEncoder : IReranker, IDisposable
         {
             var start = w * step;
             var end = Math.Min(doc.Count, start + docBudget);
-            var slice = new TokenizedText(doc.Ids[start..end], doc.Tokens[start..end], doc.Offsets[start..end]);
+            var slice = doc.Slice(start, end);
             var window = new TextWindow(w, doc.Offsets[start].Start, doc.Offsets[end - 1].End, total);
             yield return (window, slice);
         }
     }
 
-    private float[][] Predict(List<ScoringItem> items, CancellationToken cancellationToken, ScoringStats? stats = null)
+    /// <summary>The encoder's own batching: length-sorted batches under <see cref="CrossEncoderOptions.BatchSize"/> (and the token budget), several at once.</summary>
+    private float[][] Predict(IReadOnlyList<Encoding> items, CancellationToken cancellationToken, ScoringStats? stats = null)
     {
         var order = Enumerable.Range(0, items.Count).ToArray();
         if (_options.SortByLength)
         {
             // Stable sort by length: batches pad to near-equal lengths, which is where CPU time goes.
-            order = order.OrderBy(i => items[i].Encoding.Length).ToArray();
+            order = order.OrderBy(i => items[i].Length).ToArray();
         }
 
         var results = new float[items.Count][];
@@ -410,7 +446,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         if (_options.SortByLength && _options.MaxBatchTokens is { } budget)
         {
             // Token budget (GPU batching): short pairs in big batches, long pairs in small ones.
-            bounds = TokenBudget.Plan(order.Select(i => items[i].Encoding.Length).ToArray(), budget, _options.BatchSize);
+            bounds = TokenBudget.Plan(order.Select(i => items[i].Length).ToArray(), budget, _options.BatchSize);
         }
         else if (_options.SortByLength)
         {
@@ -442,7 +478,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
             var batch = new List<Encoding>(end - start);
             for (var j = start; j < end; j++)
             {
-                batch.Add(items[order[j]].Encoding);
+                batch.Add(items[order[j]]);
             }
             var inferenceStart = System.Diagnostics.Stopwatch.GetTimestamp();
             var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);
@@ -474,10 +510,38 @@ public sealed class CrossEncoder : IReranker, IDisposable
         return results;
     }
 
-    private float[][] Aggregate(List<ScoringItem> items, float[][] logits, int owners, ScoreActivation act, out WindowPick?[] windows, float factor = 1f)
+    /// <summary>One forward pass over a batch, padded to its longest pair, in the batch's order (what a runner calls).</summary>
+    private float[][] RunBatch(IReadOnlyList<Encoding> batch)
     {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0)
+        {
+            return [];
+        }
+        var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);
+        var labels = shape.Length == 2 ? (int)shape[1] : 1;
+        var results = new float[batch.Count][];
+        for (var j = 0; j < batch.Count; j++)
+        {
+            results[j] = data.AsSpan(j * labels, labels).ToArray();
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Combine: one row of logits per document (the winning window's, by this encoder's aggregation) and the windows
+    /// (null where a document was scored whole).
+    /// </summary>
+    private (float[][] Logits, WindowPick?[] Windows) Aggregate(ScoringPlan plan, float[][] logits, ScoreActivation act, float factor)
+    {
+        var items = plan.Items;
+        var owners = plan.Documents;
+        if (logits.Length != items.Count)
+        {
+            throw new InvalidOperationException($"the inference runner returned {logits.Length} rows of logits for {items.Count} pairs");
+        }
         var perOwner = new float[owners][];
-        windows = new WindowPick?[owners];
+        var windows = new WindowPick?[owners];
         var best = new float[owners];
         var sums = new double[owners];
         var counts = new int[owners];
@@ -512,25 +576,68 @@ public sealed class CrossEncoder : IReranker, IDisposable
                 windows[o] = w with { MeanScore = (float)(sums[o] / counts[o]) };
             }
         }
-        return perOwner;
+        return (perOwner, windows);
     }
 }
 
-/// <summary>Model inputs for a query and its documents, with which document (and window) each belongs to. See <see cref="CrossEncoder.Plan"/>.</summary>
-public sealed class ScoringPlan
+/// <summary>Model inputs for a query and its documents, with which document (and window) each belongs to.</summary>
+internal sealed class ScoringPlan
 {
-    internal ScoringPlan(IReadOnlyList<Encoding> encodings, IReadOnlyList<(int Owner, TextWindow? Window)> items, int documents)
+    public ScoringPlan(IReadOnlyList<CrossEncoder.ScoringItem> items, int documents)
     {
-        Encodings = encodings;
         Items = items;
+        Encodings = items.Select(x => x.Encoding).ToArray();
         Documents = documents;
+        Tokens = Encodings.Sum(e => e.Length);
     }
 
     /// <summary>The pairs to run, one or more per document.</summary>
     public IReadOnlyList<Encoding> Encodings { get; }
 
-    internal IReadOnlyList<(int Owner, TextWindow? Window)> Items { get; }
+    public IReadOnlyList<CrossEncoder.ScoringItem> Items { get; }
 
     /// <summary>Number of documents planned.</summary>
     public int Documents { get; }
+
+    /// <summary>Tokens the model reads for the plan, special tokens included.</summary>
+    public int Tokens { get; }
+}
+
+/// <summary>Reranked documents and how many tokens the model read for them (every window, special tokens included).</summary>
+/// <param name="Results">Best first, cut to the options' top-k and threshold.</param>
+/// <param name="Tokens">Tokens of every pair scored, including documents cut away by top-k or threshold.</param>
+public sealed record RerankOutput(IReadOnlyList<RerankResult> Results, int Tokens);
+
+/// <summary>
+/// The batching seam of <see cref="CrossEncoder"/>: it hands a call's planned pairs to the runner, which forms batches
+/// (it may mix pairs of concurrent calls, as the server's dynamic batcher does), runs each through
+/// <see cref="ModelInference.Run"/> and returns one row of logits per pair in input order. Without one, the encoder
+/// batches itself (<see cref="ModelInference.RunBatched"/>). Implementations are thread-safe.
+/// </summary>
+public interface IInferenceRunner
+{
+    Task<float[][]> RunAsync(IReadOnlyList<Encoding> pairs, CancellationToken cancellationToken);
+}
+
+/// <summary>The loaded model as an <see cref="IInferenceRunner"/> sees it (see <see cref="CrossEncoder.Load"/>).</summary>
+public sealed class ModelInference
+{
+    private readonly Func<IReadOnlyList<Encoding>, float[][]> _run;
+    private readonly Func<IReadOnlyList<Encoding>, CancellationToken, float[][]> _runBatched;
+
+    internal ModelInference(ModelDirectory model, Func<IReadOnlyList<Encoding>, float[][]> run, Func<IReadOnlyList<Encoding>, CancellationToken, float[][]> runBatched)
+    {
+        Model = model;
+        _run = run;
+        _runBatched = runBatched;
+    }
+
+    /// <summary>The model directory and its settings.</summary>
+    public ModelDirectory Model { get; }
+
+    /// <summary>One forward pass: the pairs padded to the longest, logits in the batch's order.</summary>
+    public float[][] Run(IReadOnlyList<Encoding> batch) => _run(batch);
+
+    /// <summary>The encoder's own batching (length-sorted batches of the options' size, several at once), logits in input order.</summary>
+    public float[][] RunBatched(IReadOnlyList<Encoding> pairs, CancellationToken cancellationToken = default) => _runBatched(pairs, cancellationToken);
 }

@@ -1,6 +1,6 @@
 using System.Collections;
 using System.Globalization;
-using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 using Sift.Onnx;
 
 namespace Sift.Server;
@@ -31,8 +31,10 @@ public sealed record ModelSpec(string? Name, string Path)
 }
 
 /// <summary>
-/// Settings of <c>sift serve</c>. Sources, lowest priority first: defaults, a JSON config file
-/// (<see cref="FromJsonFile"/>), environment variables (<see cref="ApplyEnvironment"/>, <c>SIFT_*</c>), command-line flags.
+/// Settings of <c>sift serve</c>, read by <see cref="Load"/> through Microsoft.Extensions.Configuration from, lowest
+/// priority first: defaults, a JSON config file, <c>SIFT_*</c> environment variables, command-line flags. Every source
+/// uses the same names: the long flag name (<c>max-batch-tokens</c>; in JSON also <c>max_batch_tokens</c>, in the
+/// environment <c>SIFT_MAX_BATCH_TOKENS</c>).
 /// </summary>
 public sealed record ServerOptions
 {
@@ -106,8 +108,8 @@ public sealed record ServerOptions
     /// <summary>Long documents: truncate (TEI's behaviour, default) or chunk (score overlapping windows, keep the best).</summary>
     public LongDocumentStrategy LongDocs { get; init; } = LongDocumentStrategy.Truncate;
 
-    /// <summary>Tokens shared by consecutive windows in chunk mode.</summary>
-    public int Stride { get; init; } = 64;
+    /// <summary>Tokens shared by consecutive windows in chunk mode (<c>chunk-overlap</c>; <c>stride</c> is its old name, still read).</summary>
+    public int ChunkOverlap { get; init; } = 64;
 
     /// <summary>Windows per document at most in chunk mode.</summary>
     public int MaxChunks { get; init; } = 8;
@@ -153,104 +155,137 @@ public sealed record ServerOptions
     }
 
     /// <summary>
-    /// Reads a JSON config file. Keys are the long flag names with dashes or underscores
-    /// (<c>"max-batch-tokens"</c>, <c>"max_batch_tokens"</c>); <c>"model"</c> is a string or an array of
-    /// <c>DIR</c> / <c>NAME=DIR</c> strings. Unknown keys are an error, so a typo never goes unnoticed.
+    /// Reads the settings from every source at once: <paramref name="configFile"/> (JSON; keys are the long flag names
+    /// with dashes or underscores, <c>"model"</c> a string or an array of <c>DIR</c> / <c>NAME=DIR</c> strings; comments
+    /// and trailing commas allowed), the <c>SIFT_*</c> variables of <paramref name="environment"/> (the process's when
+    /// null; <c>SIFT_MODEL</c> may list models separated by ',' or ';'), then <paramref name="flags"/> (flag name without
+    /// dashes → value; repeat a key as <c>model:0</c>, <c>model:1</c>...). Unknown keys in the file or flags are an error,
+    /// so a typo never goes unnoticed; errors say which source held the value.
     /// </summary>
-    public static ServerOptions FromJsonFile(string path, ServerOptions? baseline = null)
+    public static ServerOptions Load(string? configFile = null, IDictionary? environment = null, IEnumerable<KeyValuePair<string, string?>>? flags = null)
     {
-        if (!File.Exists(path))
+        var builder = new ConfigurationBuilder();
+        var sources = new List<string>();
+        if (configFile is not null)
         {
-            throw new SiftException($"config file not found: {path}");
+            var full = Path.GetFullPath(configFile);
+            if (!File.Exists(full))
+            {
+                throw new SiftException($"config file not found: {configFile}");
+            }
+            builder.AddJsonFile(full, optional: false, reloadOnChange: false);
+            sources.Add($"{configFile}: ");
         }
-        JsonDocument doc;
+        builder.AddInMemoryCollection(EnvironmentSettings(environment ?? Environment.GetEnvironmentVariables()));
+        sources.Add("environment: ");
+        if (flags is not null)
+        {
+            builder.AddInMemoryCollection(flags);
+            sources.Add("command line: ");
+        }
+        IConfigurationRoot root;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            root = builder.Build();
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or System.Text.Json.JsonException)
         {
-            throw new SiftException($"{path}: malformed JSON ({ex.Message}).", ex);
+            throw new SiftException($"{configFile}: malformed JSON ({(ex.InnerException ?? ex).Message}).", ex);
         }
-        using (doc)
+        var options = new ServerOptions();
+        for (var i = 0; i < root.Providers.Count(); i++)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                throw new SiftException($"{path}: expected a JSON object of settings.");
-            }
-            var values = new Dictionary<string, string?>(StringComparer.Ordinal);
-            List<string>? models = null;
-            foreach (var p in doc.RootElement.EnumerateObject())
-            {
-                var key = Normalize(p.Name);
-                if (key is "model" or "models")
-                {
-                    models = p.Value.ValueKind switch
-                    {
-                        JsonValueKind.String => [p.Value.GetString()!],
-                        JsonValueKind.Array => p.Value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
-                            ? e.GetString()!
-                            : throw new SiftException($"{path}: \"{p.Name}\" must hold strings (DIR or NAME=DIR).")).ToList(),
-                        _ => throw new SiftException($"{path}: \"{p.Name}\" must be a string or an array of strings."),
-                    };
-                    continue;
-                }
-                values[key] = p.Value.ValueKind switch
-                {
-                    JsonValueKind.String => p.Value.GetString(),
-                    JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False => p.Value.GetRawText(),
-                    JsonValueKind.Null => null,
-                    _ => throw new SiftException($"{path}: \"{p.Name}\" must be a string, number or boolean."),
-                };
-            }
-            return Apply(baseline ?? new ServerOptions(), values, models, $"{path}: ");
+            options = Apply(options, root.Providers.ElementAt(i), sources[i], strict: sources[i] != "environment: ");
         }
+        return options;
     }
 
-    /// <summary>Applies <c>SIFT_*</c> environment variables (SIFT_MODEL may list several models separated by ',' or ';').</summary>
+    /// <summary>Reads a JSON config file (<see cref="Load"/> with the file alone).</summary>
+    public static ServerOptions FromJsonFile(string path) => Load(path, environment: new Hashtable());
+
+    /// <summary>Applies <c>SIFT_*</c> environment variables over these settings (<see cref="Load"/>'s environment step).</summary>
     public ServerOptions ApplyEnvironment(IDictionary? environment = null)
     {
-        environment ??= Environment.GetEnvironmentVariables();
-        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
-        List<string>? models = null;
+        var provider = new ConfigurationBuilder().AddInMemoryCollection(EnvironmentSettings(environment ?? Environment.GetEnvironmentVariables())).Build().Providers.Single();
+        return Apply(this, provider, "environment: ", strict: false);
+    }
+
+    /// <summary><c>SIFT_MAX_BATCH_TOKENS</c> → <c>max_batch_tokens</c>; <c>SIFT_MODEL=a;b</c> → <c>model:0</c>, <c>model:1</c>.</summary>
+    private static Dictionary<string, string?> EnvironmentSettings(IDictionary environment)
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (DictionaryEntry e in environment)
         {
             if (e.Key is not string k || !k.StartsWith("SIFT_", StringComparison.Ordinal) || e.Value is not string v)
             {
                 continue;
             }
-            var key = Normalize(k["SIFT_".Length..]);
-            if (key is "model" or "models")
+            var key = k["SIFT_".Length..];
+            if (Normalize(key) is "model" or "models")
             {
-                models = v.Split([',', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+                var models = v.Split([',', ';'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                for (var i = 0; i < models.Length; i++)
+                {
+                    values[$"model:{i}"] = models[i];
+                }
+                continue;
             }
-            else if (Known.Contains(key))
-            {
-                values[key] = v;
-            }
-            // Other SIFT_* variables (SIFT_DEBUG, SIFT_SHARED, SIFT_HOME...) belong to other parts of sift.
+            values[key] = v;
         }
-        return Apply(this, values, models, "environment: ");
+        return values;
     }
 
     private static readonly HashSet<string> Known =
     [
         "index", "store", "host", "port", "max-batch-tokens", "max-batch-requests", "max-concurrent-requests", "max-client-batch-size",
         "max-payload-bytes", "api-key", "batch-workers", "precision", "threads", "dynamic-batching", "no-dynamic-batching", "shutdown-timeout",
-        "max-length", "long-docs", "stride", "max-chunks", "device",
+        "max-length", "long-docs", "chunk-overlap", "max-chunks", "device",
     ];
 
-    private static string Normalize(string key) => key.Trim().ToLowerInvariant().Replace('_', '-');
+    /// <summary>Other names read for a setting (documented in docs/server.md).</summary>
+    private static readonly Dictionary<string, string> Aliases = new() { ["stride"] = "chunk-overlap", ["models"] = "model" };
 
-    private static ServerOptions Apply(ServerOptions o, Dictionary<string, string?> values, List<string>? models, string where)
+    private static string Normalize(string key)
     {
-        foreach (var (key, raw) in values)
+        var k = key.Trim().ToLowerInvariant().Replace('_', '-');
+        return Aliases.TryGetValue(k, out var canonical) ? canonical : k;
+    }
+
+    /// <summary>The one mapping of setting names to <see cref="ServerOptions"/>, for every source.</summary>
+    private static ServerOptions Apply(ServerOptions o, IConfigurationProvider provider, string where, bool strict)
+    {
+        List<string>? models = null;
+        foreach (var top in provider.GetChildKeys([], null).Distinct(StringComparer.OrdinalIgnoreCase))
         {
+            var key = Normalize(top);
+            var children = provider.GetChildKeys([], top).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+            if (key == "model")
+            {
+                if (children.Count == 0)
+                {
+                    models = provider.TryGet(top, out var one) && one is { Length: > 0 } ? [one] : [];
+                }
+                else
+                {
+                    models = children.OrderBy(c => int.TryParse(c, out var n) ? n : int.MaxValue)
+                        .Select(c => provider.TryGet($"{top}:{c}", out var m) && m is not null ? m : throw new SiftException($"{where}\"{top}\" must hold strings (DIR or NAME=DIR)."))
+                        .ToList();
+                }
+                continue;
+            }
             if (!Known.Contains(key))
             {
-                throw new SiftException($"{where}unknown setting '{key}'. Known: model, {string.Join(", ", Known.Order())}.");
+                if (strict)
+                {
+                    throw new SiftException($"{where}unknown setting '{key}'. Known: model, {string.Join(", ", Known.Order())}.");
+                }
+                continue; // other SIFT_* variables (SIFT_DEBUG, SIFT_SHARED, SIFT_HOME...) belong to other parts of sift
             }
-            if (raw is null)
+            if (children.Count > 0)
+            {
+                throw new SiftException($"{where}\"{top}\" must be a string, number or boolean.");
+            }
+            if (!provider.TryGet(top, out var raw) || raw is null)
             {
                 continue;
             }
@@ -279,7 +314,7 @@ public sealed record ServerOptions
                     "chunk" => LongDocumentStrategy.Chunk,
                     _ => throw new SiftException($"{where}long-docs must be truncate or chunk (got '{raw}')."),
                 } },
-                "stride" => o with { Stride = Int(key, raw, where) },
+                "chunk-overlap" => o with { ChunkOverlap = Int(key, raw, where) },
                 "max-chunks" => o with { MaxChunks = Int(key, raw, where) },
                 "device" => o with { Device = ParseDevice(raw, where) },
                 _ => o,

@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Sift.Server.Hosting;
+using Sift.Server.Runtime;
 using Sift.Server.Http;
 using Sift.Server.Observability;
 

@@ -209,8 +209,10 @@ public sealed partial class HfTokenizer
     /// Hugging Face raises "Sequence to truncate too short to respect the provided max_length". We do the same with a
     /// clear <see cref="TokenizerException"/> rather than silently cutting the other sequence, because the caller
     /// asked for it to be kept whole. A single sequence is always cut to the budget, whatever the strategy.</para>
+    /// <para><paramref name="truncateLeft"/>: cut tokens from the start of each sequence instead of its end (Hugging Face's
+    /// <c>truncation_side="left"</c>); how many each sequence keeps is the same.</para>
     /// </summary>
-    public Encoding Build(TokenizedText first, TokenizedText? second, int maxLength, TruncationStrategy strategy = TruncationStrategy.LongestFirst)
+    public Encoding Build(TokenizedText first, TokenizedText? second, int maxLength, TruncationStrategy strategy = TruncationStrategy.LongestFirst, bool truncateLeft = false)
     {
         ArgumentNullException.ThrowIfNull(first);
         bool pair = second is not null;
@@ -237,6 +239,11 @@ public sealed partial class HfTokenizer
                 }
                 if (cutFirst) n1 -= toRemove; else n2 -= toRemove;
             }
+        }
+        if (truncateLeft)
+        {
+            first = first.Slice(first.Count - n1, first.Count);
+            second = second?.Slice(second.Count - n2, second.Count);
         }
         return _post.Apply(first, n1, second, n2);
     }

@@ -19,6 +19,10 @@ public sealed class TokenizedText
     /// <summary>Character offsets (UTF-16, end exclusive) into the original string, one per token.</summary>
     public (int Start, int End)[] Offsets { get; }
     public int Count => Ids.Length;
+
+    /// <summary>Tokens <paramref name="start"/> (inclusive) to <paramref name="end"/> (exclusive), offsets unchanged.</summary>
+    public TokenizedText Slice(int start, int end) =>
+        start == 0 && end == Count ? this : new(Ids[start..end], Tokens[start..end], Offsets[start..end]);
 }
 
 /// <summary>Model-ready ids after truncation and the post-processor template.</summary>

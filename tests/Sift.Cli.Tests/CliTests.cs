@@ -128,6 +128,11 @@ public sealed class CliTests : IDisposable
         var built = CliRunner.Run("index", "--corpus", corpus, "--index", index);
         Assert.True(built.ExitCode == 0, built.Stderr);
 
+        // Core names options by field; the CLI spells them as its flags.
+        var impossible = CliRunner.Run("search", "--index", index, "--query", "flea", "--top-n", "5", "--top-k", "10", "--rerank-model", Model);
+        Assert.Equal(2, impossible.ExitCode);
+        Assert.Contains("raise --top-n to at least 10", impossible.Stderr);
+
         var s = CliRunner.Run("search", "--index", index, "--query", "flea life cycle", "--top-k", "2", "--rerank-model", Model, "--format", "json");
         Assert.True(s.ExitCode == 0, s.Stderr);
         var hits = s.Json.EnumerateArray().ToArray();

@@ -130,7 +130,11 @@ public sealed class SearchPipelineTests : IAsyncLifetime
     {
         var pipeline = new SearchPipeline(_index.Bm25(), new TermOverlapReranker());
         var ex = await Assert.ThrowsAsync<SiftException>(() => pipeline.SearchAsync("cat", new SearchOptions { TopN = 5, TopK = 10 }));
-        Assert.Contains("raise --top-n", ex.Message);
+        // Core names the option by its field (issue 15); surfaces pass their own spelling (the CLI: --top-n, the server: top_n).
+        Assert.Contains("raise TopN", ex.Message);
+        Assert.Equal("TopK", ex.Data[SearchOptions.FieldKey]);
+        var cli = await Assert.ThrowsAsync<SiftException>(() => Task.Run(() => new SearchOptions { TopN = 5, TopK = 10 }.Validate(true, f => f == "TopN" ? "--top-n" : "--top-k")));
+        Assert.Contains("raise --top-n", cli.Message);
         await Assert.ThrowsAsync<SiftException>(() => pipeline.SearchAsync("cat", new SearchOptions { TopK = 0 }));
         Assert.Throws<SiftException>(() => new SearchPipeline(_index.Bm25(), new TermOverlapReranker(), new SearchOptions { TopN = 0 }));
         // Without a reranker top-n plays no part, so top-k above it is fine.

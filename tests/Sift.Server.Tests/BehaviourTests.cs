@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using Sift.Onnx;
-using Sift.Server.Hosting;
+using Sift.Server.Runtime;
 using Sift.Server.Http;
 using Sift.Testing;
 
@@ -227,17 +227,17 @@ public sealed class BehaviourTests
         // A big request keeps the worker busy; the second client gives up while its pairs are still queued.
         var big = server.PostJsonAsync("/rerank", new { query = "busy", texts = Enumerable.Range(0, 200).Select(i => Corpus.Long(60) + i).ToArray(), truncate = true });
         var registry = server.Service<ModelRegistry>();
-        await WaitUntil(() => registry.Models[0].Backend.QueueDepth > 0);
+        await WaitUntil(() => registry.Models[0].Runner.QueueDepth > 0);
         using var cts = new CancellationTokenSource();
         var small = server.PostJsonAsync("/rerank", new { query = "gone", texts = Enumerable.Range(0, 50).Select(i => "doc " + i).ToArray() }, cts.Token);
-        var batcher = Assert.IsType<Sift.Server.Batching.DynamicBatcher>(registry.Models[0].Backend);
+        var batcher = Assert.IsType<Sift.Server.Batching.DynamicBatcher>(registry.Models[0].Runner);
         await WaitUntil(() => batcher.EnqueuedPairs >= 250 || big.IsCompleted);
         Assert.False(big.IsCompleted, "the busy request finished too soon for this test");
         await cts.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => small);
         using var bigResponse = await big;
         Assert.Equal(HttpStatusCode.OK, bigResponse.StatusCode);
-        await WaitUntil(() => registry.Models[0].Backend.QueueDepth == 0);
+        await WaitUntil(() => registry.Models[0].Runner.QueueDepth == 0);
 
         var metrics = await (await server.Client.GetAsync("/metrics")).Content.ReadAsStringAsync();
         Assert.Contains("sift_pairs_cancelled_total{model=\"ce-minilm-l6-arch\"} 50", metrics);

@@ -1,6 +1,6 @@
 using System.Collections;
 using Sift.Onnx;
-using Sift.Server.Hosting;
+using Sift.Server.Runtime;
 
 namespace Sift.Server.Tests;
 

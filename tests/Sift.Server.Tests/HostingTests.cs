@@ -76,6 +76,32 @@ public sealed class HostingTests
     }
 
     [Fact]
+    public void One_load_layers_file_environment_and_flags_with_one_name_per_setting()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"sift-serve-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, """{ "model": "/m/file", "port": 9001, "stride": 16, "max_chunks": 4, "api_key": null, "long_docs": "chunk" }""");
+        try
+        {
+            var env = new Hashtable { ["SIFT_PORT"] = "9002", ["SIFT_CHUNK_OVERLAP"] = "24", ["SIFT_HOME"] = "/ignored" };
+            var o = ServerOptions.Load(path, env, [new("port", "9003"), new("model:0", "a=/m/a"), new("model:1", "/m/b"), new("no-dynamic-batching", "true")]);
+            Assert.Equal(9003, o.Port); // flags over environment over file
+            Assert.Equal(24, o.ChunkOverlap); // stride (file) is the old name of chunk-overlap (environment)
+            Assert.Equal(4, o.MaxChunks);
+            Assert.Equal(LongDocumentStrategy.Chunk, o.LongDocs);
+            Assert.Null(o.ApiKey);
+            Assert.False(o.DynamicBatching);
+            Assert.Equal([new ModelSpec("a", "/m/a"), new ModelSpec(null, "/m/b")], o.Models);
+            Assert.Equal(16, ServerOptions.Load(path, new Hashtable()).ChunkOverlap);
+            Assert.StartsWith("command line: unknown setting 'prot'", Assert.Throws<SiftException>(() => ServerOptions.Load(path, env, [new("prot", "1")])).Message);
+            Assert.StartsWith("command line: port must be an integer", Assert.Throws<SiftException>(() => ServerOptions.Load(null, env, [new("port", "x")])).Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void Bad_config_is_a_clear_error()
     {
         var path = Path.Combine(Path.GetTempPath(), $"sift-serve-{Guid.NewGuid():N}.json");
@@ -104,9 +130,9 @@ public sealed class HostingTests
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         var uri = new Uri(address);
         Assert.Equal("127.0.0.1", uri.Host); // loopback only
-        var registry = app.Services.GetRequiredService<Hosting.ModelRegistry>();
+        var registry = app.Services.GetRequiredService<Runtime.ModelRegistry>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (registry.State != Hosting.ServerState.Ready && DateTime.UtcNow < deadline)
+        while (registry.State != Runtime.ServerState.Ready && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);
         }

@@ -11,7 +11,7 @@ public sealed class LongDocumentTests
     [Fact]
     public async Task Chunk_mode_scores_long_documents_like_the_library()
     {
-        await using var server = await ServerHarness.StartAsync(ServerHarness.Options(o => o with { LongDocs = LongDocumentStrategy.Chunk, Stride = 16, MaxChunks = 50, MaxLength = 64 }));
+        await using var server = await ServerHarness.StartAsync(ServerHarness.Options(o => o with { LongDocs = LongDocumentStrategy.Chunk, ChunkOverlap = 16, MaxChunks = 50, MaxLength = 64 }));
         string[] texts = [LongDoc, "topic5 is short", LongDoc[..2000]];
         // TEI's truncate=false would refuse the long text; chunk mode scores it window by window instead.
         using var response = await server.PostJsonAsync("/rerank", new { query = "topic5 value", texts });

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Sift.Onnx;
-using Sift.Server.Hosting;
+using Sift.Server.Runtime;
 using Sift.Testing;
 
 namespace Sift.Server.Tests;

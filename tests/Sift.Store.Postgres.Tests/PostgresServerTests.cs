@@ -11,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Sift.Retrieval;
 using Sift.Server;
-using Sift.Server.Hosting;
+using Sift.Server.Runtime;
 
 namespace Sift.Store.Postgres.Tests;
 

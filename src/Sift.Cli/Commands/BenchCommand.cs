@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Sift.Evaluation.Loaders;
+using Sift.Hosting;
 using Sift.Onnx;
 using Spectre.Console;
 
@@ -57,16 +58,19 @@ internal static class BenchCommand
             Mark("candidates loaded");
             var selected = list.Queries.Take(pr.GetValue(queries) ?? int.MaxValue)
                 .Select(q => new BenchQuery(q.Query, q.Candidates.Select(c => c.Document).ToArray())).ToArray();
-            using var encoder = CrossEncoder.Load(pr.GetValue(model), new CrossEncoderOptions
+            // The settings every surface shares, then the knobs only a benchmark turns.
+            using var encoder = CrossEncoder.Load(pr.GetValue(model), new RerankerSettings
             {
                 Precision = pr.GetValue(precision),
                 Device = pr.GetValue(device),
                 MaxBatchTokens = pr.GetValue(maxBatchTokens),
+                BatchSize = CliCommon.BatchSize(pr, batchSize, pr.GetValue(device)),
+                Threads = pr.GetValue(threads),
+                MaxLength = pr.GetValue(maxLength),
+            }.ToOptions() with
+            {
                 IoBinding = pr.GetValue(ioBinding),
                 Fp16Fp32Norms = !pr.GetValue(fusableNorms),
-                BatchSize = CliCommon.BatchSize(pr, batchSize, pr.GetValue(device)),
-                IntraOpThreads = pr.GetValue(threads),
-                MaxLength = pr.GetValue(maxLength),
                 SortByLength = !pr.GetValue(noSort),
                 ConcurrentBatches = pr.GetValue(concurrent),
                 FuseAttention = pr.GetValue(fuse),

@@ -82,11 +82,11 @@ internal static class EvalCommand
                 ? EvalConfiguration.ParseList(spec)
                 : rerankModel is null ? [new EvalConfiguration(stage1, false)] : [new EvalConfiguration(stage1, false), new EvalConfiguration(stage1, true)];
 
-            using var reranker = rerankModel is null ? null : CrossEncoder.Load(rerankModel, new CrossEncoderOptions
+            using var reranker = rerankModel is null ? null : CrossEncoder.Load(rerankModel, new RerankerSettings
             {
-                Precision = pr.GetValue(precision), BatchSize = CliCommon.BatchSize(pr, batchSize, pr.GetValue(device)), IntraOpThreads = pr.GetValue(threads),
-                MaxLength = pr.GetValue(maxLength), LongDocuments = pr.GetValue(longDocs), Device = pr.GetValue(device),
-            });
+                Precision = pr.GetValue(precision), BatchSize = CliCommon.BatchSize(pr, batchSize, pr.GetValue(device)), Threads = pr.GetValue(threads),
+                MaxLength = pr.GetValue(maxLength), LongDocs = pr.GetValue(longDocs), Device = pr.GetValue(device),
+            }.ToOptions());
             using var embedder = pr.GetValue(dense) is { } dm ? BiEncoder.Load(dm, new BiEncoderOptions { IntraOpThreads = pr.GetValue(threads), Precision = pr.GetValue(densePrecision), Device = pr.GetValue(device) }) : null;
 
             var request = new EvalRequest

@@ -51,7 +51,7 @@ internal static class SearchCommand
                 Ann = Given(ann.Ann) ? ann.Search(pr).Kind : s.Ann,
                 AnnExpansionSearch = ann.Search(pr).ExpansionSearch ?? s.AnnExpansionSearch,
             };
-            using var service = SearchService.Open(s);
+            using var service = SearchService.Open(s, fieldName: CliCommon.FlagName);
             var json = pr.GetValue(format) == OutputFormat.Json;
 
             if (pr.GetValue(query) is { } q)

@@ -1,12 +1,12 @@
 using System.CommandLine;
-using Sift.Onnx;
 using Sift.Server;
 
 namespace Sift.Cli.Commands;
 
 /// <summary>
 /// <c>sift serve</c>: the HTTP reranking service (TEI, Cohere and Jina APIs). Only parses options; the server lives
-/// in Sift.Server. Precedence: flags over SIFT_* environment variables over --config over defaults.
+/// in Sift.Server, and so does reading the settings (<see cref="ServerOptions.Load"/>: --config, then SIFT_*
+/// environment variables, then the flags given here, each flag under its own name).
 /// </summary>
 internal static class ServeCommand
 {
@@ -35,42 +35,49 @@ internal static class ServeCommand
         var noBatching = new Option<bool>("--no-dynamic-batching") { Description = "Run each request on its own instead of mixing concurrent requests in batches (for comparison). Env: SIFT_DYNAMIC_BATCHING=false." };
         var shutdown = new Option<int?>("--shutdown-timeout") { Description = "Seconds SIGTERM waits for in-flight requests (default 30). Env: SIFT_SHUTDOWN_TIMEOUT." };
         var longDocs = new Option<string?>("--long-docs") { Description = "Long documents: truncate (default) or chunk (score overlapping windows, keep the best). Env: SIFT_LONG_DOCS." };
-        var stride = new Option<int?>("--stride") { Description = "Tokens of overlap between windows in chunk mode (default 64). Env: SIFT_STRIDE." };
+        var chunkOverlap = new Option<int?>("--chunk-overlap", "--stride") { Description = "Tokens of overlap between windows in chunk mode (default 64; --stride is its old name). Env: SIFT_CHUNK_OVERLAP." };
         var maxChunks = new Option<int?>("--max-chunks") { Description = "Windows per document at most in chunk mode (default 8). Env: SIFT_MAX_CHUNKS." };
         var config = new Option<FileInfo?>("--config") { Description = "JSON config file with the same settings (keys like \"max_batch_tokens\"; \"model\": string or array)." };
 
         var cmd = new Command("serve", "Serve cross-encoder reranking over HTTP (Hugging Face TEI /rerank, Cohere and Jina /v1/rerank and /v2/rerank, /search with --index).")
         {
             model, index, store, host, port, maxBatchTokens, maxBatchRequests, batchWorkers, maxConcurrent, maxClientBatch, maxPayload, apiKey, precision, threads,
-            maxLength, device, noBatching, shutdown, longDocs, stride, maxChunks, config,
+            maxLength, device, noBatching, shutdown, longDocs, chunkOverlap, maxChunks, config,
         };
         cmd.SetAction((pr, ct) => CliCommon.Run(async () =>
         {
-            var options = pr.GetValue(config) is { } file ? ServerOptions.FromJsonFile(file.FullName) : new ServerOptions();
-            options = options.ApplyEnvironment();
-            if (pr.GetValue(model) is { Length: > 0 } models) options = options with { Models = models.Select(ModelSpec.Parse).ToList() };
-            if (pr.GetValue(index) is { } i) options = options with { IndexPath = i };
-            if (pr.GetValue(store) is { } st0) options = options with { Store = st0 };
-            if (pr.GetValue(host) is { } h) options = options with { Host = h };
-            if (pr.GetValue(port) is { } p) options = options with { Port = p };
-            if (pr.GetValue(maxBatchTokens) is { } mbt) options = options with { MaxBatchTokens = mbt };
-            if (pr.GetValue(maxBatchRequests) is { } mbr) options = options with { MaxBatchRequests = mbr };
-            if (pr.GetValue(batchWorkers) is { } bw) options = options with { BatchWorkers = bw };
-            if (pr.GetValue(maxConcurrent) is { } mc) options = options with { MaxConcurrentRequests = mc };
-            if (pr.GetValue(maxClientBatch) is { } mcb) options = options with { MaxClientBatchSize = mcb };
-            if (pr.GetValue(maxPayload) is { } mp) options = options with { MaxPayloadBytes = mp };
-            if (pr.GetValue(apiKey) is { } key) options = options with { ApiKey = key };
-            if (pr.GetValue(precision) is { } prec) options = options with { Precision = ServerOptions.ParsePrecision(prec, "--precision: ") };
-            if (pr.GetValue(threads) is { } t) options = options with { Threads = t };
-            if (pr.GetValue(device) is { } d) options = options with { Device = ServerOptions.ParseDevice(d, "--device: ") };
-            if (pr.GetValue(maxLength) is { } ml) options = options with { MaxLength = ml };
-            if (pr.GetValue(longDocs) is { } ld) options = options with { LongDocs = ld.Trim().ToLowerInvariant() == "chunk" ? LongDocumentStrategy.Chunk : ld.Trim().ToLowerInvariant() == "truncate" ? LongDocumentStrategy.Truncate : throw new SiftException($"--long-docs must be truncate or chunk (got '{ld}').") };
-            if (pr.GetValue(stride) is { } st) options = options with { Stride = st };
-            if (pr.GetValue(maxChunks) is { } mch) options = options with { MaxChunks = mch };
-            if (pr.GetValue(noBatching)) options = options with { DynamicBatching = false };
-            if (pr.GetValue(shutdown) is { } s) options = options with { ShutdownTimeout = TimeSpan.FromSeconds(s) };
+            var options = ServerOptions.Load(pr.GetValue(config)?.FullName, flags: Flags(pr, cmd.Options.Where(o => o != config)));
             return await SiftServer.RunAsync(options, ct).ConfigureAwait(false);
         }));
         return cmd;
+    }
+
+    /// <summary>The flags given on the command line as settings: name without dashes → value (repeated ones as name:0, name:1...).</summary>
+    private static IEnumerable<KeyValuePair<string, string?>> Flags(ParseResult pr, IEnumerable<Option> options)
+    {
+        foreach (var option in options)
+        {
+            if (pr.GetResult(option) is not { Implicit: false } given)
+            {
+                continue;
+            }
+            var key = option.Name.TrimStart('-');
+            var tokens = given.Tokens.Select(t => t.Value).ToList();
+            if (tokens.Count == 0)
+            {
+                yield return new(key, "true"); // a switch (--no-dynamic-batching)
+            }
+            else if (option.Arity.MaximumNumberOfValues > 1)
+            {
+                for (var i = 0; i < tokens.Count; i++)
+                {
+                    yield return new($"{key}:{i}", tokens[i]);
+                }
+            }
+            else
+            {
+                yield return new(key, tokens[^1]);
+            }
+        }
     }
 }

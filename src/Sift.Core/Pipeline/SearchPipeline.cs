@@ -22,12 +22,13 @@ public sealed record SearchOptions
 
     /// <summary>
     /// Throws a <see cref="SiftException"/> naming the field (<see cref="TopN"/>, <see cref="TopK"/>,
-    /// <see cref="Threshold"/>) of a value that cannot work (also in its Data[<see cref="FieldKey"/>]). <paramref name="name"/> spells a field the way the caller's
-    /// users know it (the server: <c>top_n</c>); by default the CLI's flags (<c>--top-n</c>).
+    /// <see cref="Threshold"/>) of a value that cannot work (also in its Data[<see cref="FieldKey"/>]). The message names
+    /// fields by their property names unless <paramref name="name"/> spells them the way the caller's users know them
+    /// (the CLI: <c>--top-n</c>; the server: <c>top_n</c>).
     /// </summary>
     public void Validate(bool hasReranker, Func<string, string>? name = null)
     {
-        name ??= CliFlag;
+        name ??= static field => field;
         if (TopK < 1)
         {
             throw Invalid(nameof(TopK), $"{name(nameof(TopK))} must be at least 1 (got {TopK}); pass e.g. {name(nameof(TopK))} 10");
@@ -55,9 +56,6 @@ public sealed record SearchOptions
         ex.Data[FieldKey] = field;
         return ex;
     }
-
-    /// <summary>TopN → --top-n.</summary>
-    private static string CliFlag(string field) => "--" + string.Concat(field.Select((c, i) => char.IsUpper(c) && i > 0 ? "-" + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
 }
 
 /// <summary>One search hit.</summary>
@@ -144,18 +142,10 @@ public sealed class SearchPipeline
             var results = await Reranker.RerankAsync(query, docs, rerankOptions, cancellationToken).ConfigureAwait(false);
             rerankMs = (total.Elapsed - rerankStart).TotalMilliseconds;
 
-            // The contract says results come best first and already cut; enforce it anyway so a lax reranker
-            // cannot break top-k/threshold semantics. The stable sort keeps the reranker's order on ties.
-            foreach (var r in results.OrderByDescending(r => r.Score))
+            // The contract says results come best first and already cut; enforce it anyway (the one ranking every
+            // reranker uses) so a lax reranker cannot break top-k/threshold semantics.
+            foreach (var r in Ranking.Rank(results, options.TopK, options.Threshold))
             {
-                if (hits.Count >= options.TopK)
-                {
-                    break;
-                }
-                if (options.Threshold is { } t && !(r.Score >= t))
-                {
-                    continue;
-                }
                 if ((uint)r.Index >= (uint)candidates.Count)
                 {
                     throw new InvalidOperationException($"reranker returned index {r.Index} for {candidates.Count} documents");

@@ -9,27 +9,28 @@ using Sift.Tokenizers;
 
 namespace Sift.Server.Batching;
 
-/// <summary>Runs tokenized pairs through a model and returns one row of logits per pair, in input order.</summary>
-public interface IInferenceBackend : IAsyncDisposable
+/// <summary>
+/// The server's <see cref="IInferenceRunner"/>s (what <see cref="CrossEncoder"/> hands its planned pairs to), with the
+/// queue depth /metrics reports and a drain on dispose.
+/// </summary>
+internal interface IServerRunner : IInferenceRunner, IAsyncDisposable
 {
-    Task<float[][]> PredictAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken);
-
     /// <summary>Pairs waiting for a forward pass.</summary>
     int QueueDepth { get; }
 }
 
 /// <summary>
-/// No dynamic batching: each request runs its own forward passes on a thread-pool thread (the baseline the
-/// batching queue is measured against). Concurrency is still bounded by --max-concurrent-requests.
+/// No dynamic batching: each request runs its own forward passes (the encoder's own batching) on a thread-pool thread
+/// (the baseline the batching queue is measured against). Concurrency is still bounded by --max-concurrent-requests.
 /// </summary>
-internal sealed class DirectBackend : IInferenceBackend
+internal sealed class DirectRunner : IServerRunner
 {
-    private readonly CrossEncoder _encoder;
+    private readonly ModelInference _encoder;
     private readonly ServerMetrics _metrics;
     private readonly string _model;
     private int _pending;
 
-    public DirectBackend(CrossEncoder encoder, string model, ServerMetrics metrics)
+    public DirectRunner(ModelInference encoder, string model, ServerMetrics metrics)
     {
         _encoder = encoder;
         _model = model;
@@ -38,7 +39,7 @@ internal sealed class DirectBackend : IInferenceBackend
 
     public int QueueDepth => Volatile.Read(ref _pending);
 
-    public Task<float[][]> PredictAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+    public Task<float[][]> RunAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         _metrics.QueueDepth.WithLabels(_model).Set(Interlocked.Add(ref _pending, encodings.Count));
@@ -47,7 +48,7 @@ internal sealed class DirectBackend : IInferenceBackend
             try
             {
                 var sw = Stopwatch.StartNew();
-                var result = _encoder.PredictEncoded(encodings, cancellationToken);
+                var result = _encoder.RunBatched(encodings, cancellationToken);
                 _metrics.InferenceDuration.WithLabels(_model).Observe(sw.Elapsed.TotalSeconds);
                 _metrics.BatchSize.WithLabels(_model).Observe(encodings.Count);
                 _metrics.BatchTokens.WithLabels(_model).Observe(encodings.Count * (double)encodings.Max(e => e.Length));
@@ -80,13 +81,13 @@ public sealed record BatchingOptions(int MaxBatchTokens, int MaxBatchPairs, int 
 /// channel; a worker (<see cref="BatchingOptions.Workers"/> of them, so a CPU's cores stay busy between and during
 /// forward passes) takes a window of pairs from the head of the queue (oldest first, across requests), sorts it
 /// by length so each forward pass pads little, cuts it into batches under the token budget and the pair cap, runs
-/// each through <see cref="CrossEncoder.PredictEncoded"/>, and hands every request exactly its own logits
+/// each through <see cref="ModelInference.Run"/>, and hands every request exactly its own logits
 /// (one <see cref="TaskCompletionSource{TResult}"/> per request). Pairs of a request whose client went away are
 /// skipped. Stopping completes the channel and the worker finishes everything already queued.
 /// </summary>
-internal sealed class DynamicBatcher : IInferenceBackend
+internal sealed class DynamicBatcher : IServerRunner
 {
-    private readonly CrossEncoder _encoder;
+    private readonly ModelInference _encoder;
     private readonly BatchingOptions _options;
     private readonly ServerMetrics _metrics;
     private readonly ILogger _logger;
@@ -95,7 +96,7 @@ internal sealed class DynamicBatcher : IInferenceBackend
     private readonly Task[] _workers;
     private int _queued;
 
-    public DynamicBatcher(CrossEncoder encoder, string model, BatchingOptions options, ServerMetrics metrics, ILogger logger)
+    public DynamicBatcher(ModelInference encoder, string model, BatchingOptions options, ServerMetrics metrics, ILogger logger)
     {
         _encoder = encoder;
         _model = model;
@@ -119,7 +120,7 @@ internal sealed class DynamicBatcher : IInferenceBackend
 
     private long _enqueued;
 
-    public Task<float[][]> PredictAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+    public Task<float[][]> RunAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (encodings.Count == 0)
@@ -246,7 +247,7 @@ internal sealed class DynamicBatcher : IInferenceBackend
         try
         {
             var sw = Stopwatch.StartNew();
-            var logits = _encoder.PredictEncoded(encodings);
+            var logits = _encoder.Run(encodings);
             _metrics.InferenceDuration.WithLabels(_model).Observe(sw.Elapsed.TotalSeconds);
             _metrics.BatchSize.WithLabels(_model).Observe(batch.Count);
             _metrics.BatchTokens.WithLabels(_model).Observe((double)batch.Count * longest);

@@ -23,7 +23,7 @@ public sealed class ApiException : Exception
     /// <summary>Seconds for a Retry-After header (429/503), if any.</summary>
     public int? RetryAfterSeconds { get; init; }
 
-    /// <summary>Methods for an Allow header (405), if any.</summary>
+    /// <summary>The Allow header of a 405: the methods the route takes.</summary>
     public string? Allow { get; init; }
 
     public static ApiException MalformedJson(string detail) => new(StatusCodes.Status400BadRequest, "malformed_json", $"request body is not valid JSON: {detail}");

@@ -33,11 +33,11 @@ public sealed record CohereRerankRequest(string Query, IReadOnlyList<JsonElement
 /// <summary>Cohere/Jina rerank response: the union of both shapes (Cohere's id/meta, Jina's model/usage).</summary>
 public sealed record CohereRerankResponse(string Id, string Model, IReadOnlyList<CohereResult> Results, CohereMeta Meta, Usage Usage);
 
-/// <param name="Document">With return_documents: the document as the client sent it (an object stays that object, all
-/// its fields included, as Cohere answers); a plain string comes back as {"text": …}.</param>
+/// <summary>One Cohere/Jina result.</summary>
+/// <param name="Index">Position in <c>documents</c>.</param>
+/// <param name="RelevanceScore">The score.</param>
+/// <param name="Document">With <c>return_documents</c>: the document as sent (an object as it was; a string as <c>{"text": ...}</c>).</param>
 public sealed record CohereResult(int Index, float RelevanceScore, JsonElement? Document = null);
-
-public sealed record CohereDocument(string Text);
 
 public sealed record CohereMeta(ApiVersion ApiVersion, BilledUnits BilledUnits, TokenCounts Tokens);
 
@@ -59,7 +59,11 @@ public sealed record SearchRequest(string Query, string? Mode = null, int TopN =
 
 public sealed record SearchResponse(string Query, string Mode, string Model, int Candidates, IReadOnlyList<SearchHitDto> Results, SearchTimingsDto Timings);
 
-public sealed record SearchHitDto(string? Id, int Rank, float Score, int Stage1Rank, float Stage1Score, string Text, string? Title);
+/// <summary>One /search hit; <c>window</c> (chunk mode) is the part of the text that produced the score.</summary>
+public sealed record SearchHitDto(string? Id, int Rank, float Score, int Stage1Rank, float Stage1Score, string Text, string? Title, WindowDto? Window = null);
+
+/// <summary>A window of a long document in character offsets of its text (end exclusive): the <c>ordinal</c>-th of <c>window_count</c>.</summary>
+public sealed record WindowDto(int Ordinal, int Start, int End, int WindowCount);
 
 public sealed record SearchTimingsDto(double RetrieveMs, double RerankMs, double TotalMs);
 

@@ -4,8 +4,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Sift.Server.Hosting;
-using Sift.Server.Scoring;
+using Sift.Hosting;
+using Sift.Server.Runtime;
+using Sift.Onnx;
 
 namespace Sift.Server.Http;
 
@@ -60,33 +61,29 @@ internal static class Endpoints
             .WithName("metrics").WithSummary("Prometheus metrics (text exposition format 0.0.4).")
             .Produces<string>(200, "text/plain").Produces<ErrorResponse>(401);
 
-        // The fallback endpoint outranks routing's own 405, so a known path with the wrong method is answered here.
+        var sources = app.DataSources;
         app.MapFallback((HttpContext c) =>
         {
-            var allowed = AllowedMethods(c);
+            // A route that exists for other methods: 405 with Allow (RFC 9110), not 404.
+            var allowed = AllowedMethods(sources, c.Request.Path);
             if (allowed.Count > 0)
             {
                 throw new ApiException(StatusCodes.Status405MethodNotAllowed, "method_not_allowed",
-                    $"{c.Request.Method} is not allowed on {c.Request.Path}; use {string.Join(" or ", allowed)} (see /openapi/v1.json)")
-                { Allow = string.Join(", ", allowed) };
+                    $"{c.Request.Method} {c.Request.Path} is not allowed: the route takes {string.Join(" or ", allowed)}; see /openapi/v1.json") { Allow = string.Join(", ", allowed) };
             }
-            throw new ApiException(StatusCodes.Status404NotFound, "not_found",
-                $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json");
+            throw new ApiException(StatusCodes.Status404NotFound, "not_found", $"no endpoint {c.Request.Method} {c.Request.Path}; see /openapi/v1.json");
         }).ExcludeFromDescription();
     }
 
-    // Cohere returns the document the client sent; the request's JsonDocument is disposed after the call, hence Clone.
-    private static JsonElement ReturnedDocument(JsonElement sent, string text) =>
-        sent.ValueKind == JsonValueKind.Object ? sent.Clone() : JsonSerializer.SerializeToElement(new CohereDocument(text), CohereDocumentJson);
-
-    private static readonly JsonSerializerOptions CohereDocumentJson = new(JsonSerializerDefaults.Web);
-
-    // Methods of the endpoints whose (literal) route is this request's path.
-    private static List<string> AllowedMethods(HttpContext c) =>
-        c.RequestServices.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.RoutePattern.RawText is { } raw && string.Equals("/" + raw.TrimStart('/'), c.Request.Path.Value, StringComparison.OrdinalIgnoreCase))
+    /// <summary>The methods the routes whose (literal) pattern is <paramref name="path"/> accept.</summary>
+    private static List<string> AllowedMethods(ICollection<EndpointDataSource> sources, PathString path)
+    {
+        var p = (path.Value ?? "").TrimEnd('/');
+        return sources.SelectMany(s => s.Endpoints).OfType<RouteEndpoint>()
+            .Where(e => string.Equals("/" + (e.RoutePattern.RawText ?? "").Trim('/'), p, StringComparison.OrdinalIgnoreCase))
             .SelectMany(e => e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? [])
             .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+    }
 
     /// <summary>Upper bound of <c>max_chunks_per_doc</c>: windows a request can make the server score per document.</summary>
     public const int MaxChunksPerDoc = 64;
@@ -111,18 +108,33 @@ internal static class Endpoints
         var truncate = JsonBody.OptionalBool(root, "truncate", false);
         var direction = JsonBody.OptionalString(root, "truncation_direction") switch
         {
-            null => TruncationDirection.Right,
-            var d when d.Equals("right", StringComparison.OrdinalIgnoreCase) => TruncationDirection.Right,
-            var d when d.Equals("left", StringComparison.OrdinalIgnoreCase) => TruncationDirection.Left,
+            null => TruncationSide.Right,
+            var d when d.Equals("right", StringComparison.OrdinalIgnoreCase) => TruncationSide.Right,
+            var d when d.Equals("left", StringComparison.OrdinalIgnoreCase) => TruncationSide.Left,
             var d => throw ApiException.Invalid("truncation_direction", $"'truncation_direction' must be \"Right\" or \"Left\" (got \"{d}\")"),
         };
         var model = registry.Resolve(JsonBody.OptionalString(root, "model"));
 
-        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, texts, truncate, direction, null, "texts"), c.RequestAborted).ConfigureAwait(false);
-        var scores = scored.Logits.Select(l => PairScorer.Score(model.Encoder, l, raw)).ToArray();
-        var ranks = PairScorer.Rank(scores).Select(i => new TeiRank(i, scores[i], returnText ? texts[i] : null)).ToList();
+        var options = new RerankOptions { Activation = raw ? ScoreActivation.Raw : null, Truncate = truncate, TruncationSide = direction };
+        var scored = await RerankAsync(model, query, texts, options, "texts", c.RequestAborted).ConfigureAwait(false);
+        var ranks = scored.Results.Select(r => new TeiRank(r.Index, r.Score, returnText ? texts[r.Index] : null)).ToList();
         c.Response.Headers["x-prompt-tokens"] = scored.Tokens.ToString(CultureInfo.InvariantCulture);
         return TypedResults.Ok(ranks);
+    }
+
+    /// <summary>Scores through the library (<see cref="CrossEncoder.RerankWithUsageAsync"/>, batched by the model's runner); an over-long pair is a 413 naming the field.</summary>
+    private static async Task<RerankOutput> RerankAsync(ServedModel model, string query, IReadOnlyList<string> texts, RerankOptions options, string field, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await model.Encoder.RerankWithUsageAsync(query, texts.Select(t => new Document(t)).ToList(), options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InputTooLongException ex)
+        {
+            throw ApiException.TooLarge("input_too_long",
+                $"query + {field}[{ex.DocumentIndex}] is {ex.Tokens} tokens, more than the model's max of {ex.MaxTokens}; shorten it or send \"truncate\": true",
+                $"{field}[{ex.DocumentIndex}]");
+        }
     }
 
     private static async Task<IResult> CohereRerank(HttpContext c, string apiVersion)
@@ -147,21 +159,21 @@ internal static class Endpoints
         }
 
         // Cohere and Jina never refuse long documents: pairs are always cut to the model's max length.
-        var scored = await PairScorer.ScoreAsync(model, new ScoreRequest(query, documents, true, TruncationDirection.Right, maxTokensPerDoc, "documents", maxChunks), c.RequestAborted).ConfigureAwait(false);
-        var scores = scored.Logits.Select(l => PairScorer.Score(model.Encoder, l, raw: false)).ToArray();
-        IEnumerable<int> order = PairScorer.Rank(scores);
-        if (topN is { } n)
-        {
-            order = order.Take(n);
-        }
-        var sent = root.GetProperty("documents");
-        var results = order.Select(i => new CohereResult(i, scores[i], returnDocuments ? ReturnedDocument(sent[i], documents[i]) : null)).ToList();
+        var scored = await RerankAsync(model, query, documents, new RerankOptions { TopK = topN, MaxTokensPerDocument = maxTokensPerDoc, MaxChunks = maxChunks }, "documents", c.RequestAborted).ConfigureAwait(false);
+        // return_documents: the document as the client sent it (Cohere's behaviour); a string document as {"text": ...}.
+        var results = scored.Results.Select(r => new CohereResult(r.Index, r.Score, returnDocuments ? OriginalDocument(root, r.Index) : null)).ToList();
         return TypedResults.Ok(new CohereRerankResponse(
             Guid.NewGuid().ToString(),
             model.Name,
             results,
             new CohereMeta(new ApiVersion(apiVersion), new BilledUnits(1), new TokenCounts(scored.Tokens, 0)),
             new Usage(scored.Tokens)));
+    }
+
+    private static JsonElement OriginalDocument(JsonElement root, int index)
+    {
+        var e = root.GetProperty("documents")[index];
+        return e.ValueKind == JsonValueKind.Object ? e.Clone() : JsonSerializer.SerializeToElement(new { text = e.GetString() });
     }
 
     private static async Task<IResult> Search(HttpContext c)
@@ -174,7 +186,16 @@ internal static class Endpoints
         using var doc = await ReadBody(c).ConfigureAwait(false);
         var root = JsonBody.RequireObject(doc);
         var query = JsonBody.RequireString(root, "query");
-        var mode = JsonBody.OptionalString(root, "mode")?.ToLowerInvariant();
+        var modeName = JsonBody.OptionalString(root, "mode")?.ToLowerInvariant();
+        var mode = modeName switch
+        {
+            null => search.DefaultMode,
+            "bm25" => RetrievalMode.Bm25,
+            "fts" => RetrievalMode.Fts,
+            "dense" => RetrievalMode.Dense,
+            "hybrid" => RetrievalMode.Hybrid,
+            _ => throw ApiException.Invalid("mode", $"'mode' must be {search.Corpus.LexicalName}, dense or hybrid (got '{modeName}')"),
+        };
         var topN = JsonBody.OptionalInt(root, "top_n", min: 1) ?? 100;
         var topK = JsonBody.OptionalInt(root, "top_k", min: 1) ?? 10;
         if (topN > Options(c).MaxClientBatchSize)
@@ -182,11 +203,33 @@ internal static class Endpoints
             throw ApiException.TooLarge("too_many_documents", $"'top_n' ({topN}) is more than the server's limit of {Options(c).MaxClientBatchSize} (--max-client-batch-size)", "top_n");
         }
         var threshold = JsonBody.OptionalFloat(root, "threshold");
-        var result = await search.SearchAsync(query, mode, topN, topK, threshold, c.RequestAborted).ConfigureAwait(false);
-        var hits = result.Hits.Select(h => new SearchHitDto(h.Document.Id, h.Rank, h.Score, h.Stage1Rank, h.Stage1Score, h.Document.Text, h.Document.Title)).ToList();
-        return TypedResults.Ok(new SearchResponse(query, mode ?? search.DefaultMode, registry.Models[0].Name, result.Candidates, hits,
+        try
+        {
+            _ = search.Retriever(mode); // the corpus can search this way (vectors, lexical kind); loads the bi-encoder once
+        }
+        catch (SiftException ex)
+        {
+            throw new ApiException(StatusCodes.Status422UnprocessableEntity, "mode_unavailable", ex.Message, "mode");
+        }
+        SearchResult result;
+        try
+        {
+            result = await search.SearchAsync(query, mode, new SearchOptions { TopN = topN, TopK = topK, Threshold = threshold }, c.RequestAborted).ConfigureAwait(false);
+        }
+        catch (SiftException ex) when (ex.Data[SearchOptions.FieldKey] is string field)
+        {
+            throw ApiException.Invalid(JsonName(field), ex.Message);
+        }
+        var hits = result.Hits.Select(h => new SearchHitDto(h.Document.Id, h.Rank, h.Score, h.Stage1Rank, h.Stage1Score, h.Document.Text, h.Document.Title,
+            h.Window is { } w ? new WindowDto(w.Ordinal, w.Start, w.End, w.WindowCount) : null)).ToList();
+        return TypedResults.Ok(new SearchResponse(query, ModeName(mode), registry.Models[0].Name, result.Candidates, hits,
             new SearchTimingsDto(result.Timings.RetrieveMs, result.Timings.RerankMs, result.Timings.TotalMs)));
     }
+
+    private static string ModeName(RetrievalMode mode) => mode.ToString().ToLowerInvariant();
+
+    /// <summary>TopN → top_n: an option as the request spells it.</summary>
+    internal static string JsonName(string field) => JsonNamingPolicy.SnakeCaseLower.ConvertName(field);
 
     private static IResult Health(HttpContext c)
     {
@@ -205,7 +248,7 @@ internal static class Endpoints
         var precision = o.Precision.ToString().ToLowerInvariant();
         var models = registry.Models.Select(m => new ModelInfo(m.Name, Path.GetFileName(m.Encoder.Model.OnnxPath), m.Sha256, m.Encoder.NumLabels,
             m.Encoder.MaxLength, precision, m.Encoder.Activation.ToString().ToLowerInvariant(), m.Encoder.UsesTokenTypeIds)).ToList();
-        var search = registry.Search is { } s ? new SearchInfo(s.IndexPath.Contains("://", StringComparison.Ordinal) ? s.IndexPath /* a store address, already without its password */ : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.IndexPath)), s.HasDense, s.DefaultMode) : null;
+        var search = registry.Search is { } s ? new SearchInfo(s.Corpus.Location.Contains("://", StringComparison.Ordinal) ? s.Corpus.Location /* a store address, already without its password */ : Path.GetFileName(Path.TrimEndingDirectorySeparator(s.Corpus.Location)), s.HasDense, ModeName(s.DefaultMode)) : null;
         return TypedResults.Ok(new InfoResponse(
             registry.Models[0].Name,
             registry.Models[0].Sha256,

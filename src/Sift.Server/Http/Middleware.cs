@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Logging;
 using Sift.Server.Observability;
-using Sift.Server.Scoring;
 
 namespace Sift.Server.Http;
 
@@ -74,6 +73,11 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetric
         catch (SiftException ex)
         {
             // User-facing engine errors (e.g. an activation the model cannot use): the message is written for people.
+            await ErrorBody.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, "invalid_request", ex.Message).ConfigureAwait(false);
+        }
+        catch (ArgumentException ex)
+        {
+            // Options the engine refuses (a threshold outside a bounded activation's [0, 1]): the caller's mistake, as the CLI treats it.
             await ErrorBody.WriteAsync(context, StatusCodes.Status422UnprocessableEntity, "invalid_request", ex.Message).ConfigureAwait(false);
         }
         catch (Sift.Tokenizers.TokenizerException ex)
@@ -210,4 +214,10 @@ public sealed class ConcurrencyLimiter(ServerOptions options, ServerMetrics metr
     {
         public void Dispose() => owner._metrics.InFlight.Set(Interlocked.Decrement(ref owner._inFlight));
     }
+}
+
+internal static class StatusCodesExt
+{
+    public const int ClientClosedRequest = 499;
+    public static bool IsSuccess(int status) => status is >= StatusCodes.Status200OK and < 300;
 }

@@ -1,21 +1,22 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Sift.Hosting;
 using Sift.Onnx;
 using Sift.Server.Batching;
 using Sift.Server.Http;
 using Sift.Server.Observability;
 
-namespace Sift.Server.Hosting;
+namespace Sift.Server.Runtime;
 
-/// <summary>A loaded model and the backend (batching queue or direct) that runs it.</summary>
+/// <summary>A loaded model; its scoring calls go through the runner (batching queue or direct) it was loaded with.</summary>
 public sealed class ServedModel
 {
-    internal ServedModel(string name, CrossEncoder encoder, IInferenceBackend backend)
+    internal ServedModel(string name, CrossEncoder encoder, IServerRunner runner)
     {
         Name = name;
         Encoder = encoder;
-        Backend = backend;
+        Runner = runner;
         using var file = File.OpenRead(encoder.Model.OnnxPath);
         Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file));
     }
@@ -26,9 +27,11 @@ public sealed class ServedModel
     /// <summary>The name requests select it by.</summary>
     public string Name { get; }
 
+    /// <summary>The model; <see cref="CrossEncoder.RerankWithUsageAsync"/> scores through <see cref="Runner"/>.</summary>
     public CrossEncoder Encoder { get; }
 
-    public IInferenceBackend Backend { get; }
+    /// <summary>The batching queue (or the direct runner) the encoder hands its pairs to.</summary>
+    internal IServerRunner Runner { get; }
 }
 
 /// <summary>Lifecycle of the served models.</summary>
@@ -130,7 +133,7 @@ internal sealed class ModelLoaderService : IHostedService
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILoggerFactory _loggerFactory;
     private readonly List<CrossEncoder> _encoders = [];
-    private readonly List<IInferenceBackend> _backends = [];
+    private readonly List<IServerRunner> _backends = [];
     private Task? _loading;
     private readonly CancellationTokenSource _stop = new();
 
@@ -173,22 +176,27 @@ internal sealed class ModelLoaderService : IHostedService
             foreach (var spec in _options.Models)
             {
                 ct.ThrowIfCancellationRequested();
-                var encoder = CrossEncoder.Load(spec.Path, new CrossEncoderOptions
+                IServerRunner? backend = null;
+                var encoder = CrossEncoder.Load(spec.Path, new RerankerSettings
                 {
                     Precision = _options.Precision,
                     Device = _options.Device,
-                    IntraOpThreads = _options.Threads,
+                    Threads = _options.Threads,
                     BatchSize = _options.MaxBatchRequests,
                     // The batcher already cuts by this budget; on a GPU the encoder keeps to it too instead of its default.
                     MaxBatchTokens = _options.Device.IsCuda ? _options.MaxBatchTokens : null,
                     MaxLength = _options.MaxLength,
-                    LongDocuments = _options.LongDocs,
-                    ChunkOverlap = _options.Stride,
+                    LongDocs = _options.LongDocs,
+                    ChunkOverlap = _options.ChunkOverlap,
                     MaxChunks = _options.MaxChunks,
-                });
+                }.ToOptions(), model => backend = _options.DynamicBatching
+                    ? new DynamicBatcher(model, spec.Name ?? model.Model.Name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1), _options.BatchWorkers),
+                        _metrics, _loggerFactory.CreateLogger<DynamicBatcher>())
+                    : new DirectRunner(model, spec.Name ?? model.Model.Name, _metrics));
                 lock (_encoders)
                 {
                     _encoders.Add(encoder);
+                    _backends.Add(backend!);
                 }
                 var name = spec.Name ?? encoder.Model.Name;
                 if (served.Any(s => s.Name == name))
@@ -196,29 +204,24 @@ internal sealed class ModelLoaderService : IHostedService
                     throw new SiftException($"two models are named '{name}'; name them apart with --model NAME=DIR.");
                 }
                 // Warm-up: one scored batch, so the first real request does not pay for graph setup.
-                _ = encoder.PredictEncoded([encoder.EncodePair("warm up", "warm up the model")], ct);
-                IInferenceBackend backend = _options.DynamicBatching
-                    ? new DynamicBatcher(encoder, name, new BatchingOptions(_options.MaxBatchTokens, _options.MaxBatchRequests, Math.Max(_options.MaxConcurrentRequests, 1), _options.BatchWorkers),
-                        _metrics, _loggerFactory.CreateLogger<DynamicBatcher>())
-                    : new DirectBackend(encoder, name, _metrics);
-                lock (_encoders)
-                {
-                    _backends.Add(backend);
-                }
-                served.Add(new ServedModel(name, encoder, backend));
+                encoder.WarmUp(ct);
+                served.Add(new ServedModel(name, encoder, backend!));
                 _logger.LogInformation("Loaded model {Name} from {Path} (max length {MaxLength}, {Labels} label(s), {Precision}, {Device}, attention: {Attention}, dynamic batching {Batching})",
                     name, encoder.Model.Root, encoder.MaxLength, encoder.NumLabels, _options.Precision, encoder.Device, encoder.AttentionPath, _options.DynamicBatching ? "on" : "off");
             }
             SearchService? search = null;
-            if (_options.IndexPath is { } index)
+            if (_options.IndexPath is not null || _options.Store is not null)
             {
-                search = SearchService.Open(index, served[0], _options);
-                _logger.LogInformation("Opened index {Index} for /search", index);
-            }
-            else if (_options.Store is { } store)
-            {
-                search = SearchService.OpenStore(store, served[0], _options);
-                _logger.LogInformation("Opened store {Store} for /search", search.IndexPath); // redacted: no password
+                // /search reranks with the default model through the same runner (batching queue) as /rerank. The
+                // configured mode is the lexical one, so the bi-encoder loads on the first dense or hybrid search.
+                search = SearchService.Open(new SearchSettings
+                {
+                    Index = _options.IndexPath,
+                    Store = _options.Store,
+                    Mode = _options.Store is null ? RetrievalMode.Bm25 : RetrievalMode.Fts,
+                    Threads = _options.Threads,
+                }, served[0].Encoder, Http.Endpoints.JsonName);
+                _logger.LogInformation(_options.Store is null ? "Opened index {Index} for /search" : "Opened store {Index} for /search", search.Corpus.Location); // a store's address without its password
             }
             _registry.SetReady(served, search);
             _logger.LogInformation("Ready");
@@ -247,7 +250,7 @@ internal sealed class ModelLoaderService : IHostedService
             await _loading.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         _registry.SetStopping();
-        List<IInferenceBackend> backends;
+        List<IServerRunner> backends;
         lock (_encoders)
         {
             backends = [.. _backends];

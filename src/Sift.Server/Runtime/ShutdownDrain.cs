@@ -3,7 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Sift.Server.Http;
 
-namespace Sift.Server.Hosting;
+namespace Sift.Server.Runtime;
 
 /// <summary>
 /// Graceful shutdown: new requests are answered 503 with Retry-After (the port stays open, so clients and load
