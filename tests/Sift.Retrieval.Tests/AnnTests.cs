@@ -35,7 +35,9 @@ public sealed class AnnTests : IDisposable
         // vectors crowd together more than a trained model's (harder for HNSW); the graph is then rebuilt from the
         // stored vectors for each scalar kind. The real-model figures are in benchmarks/README.md.
         using var index = SiftIndex.Create(_tmp.Sub("idx"));
-        await index.AddAsync(SciFact(1000), Add(new AnnOptions { Scalar = AnnScalar.F32 }));
+        // ef 128 for every kind: the graph is built on several threads, so it differs run to run, and at ef 64 these
+        // crowded fixture vectors gave recall 0.988-1.0 across CI runs (flaky at a 0.99 bar).
+        await index.AddAsync(SciFact(1000), Add(new AnnOptions { Scalar = AnnScalar.F32, ExpansionSearch = 128 }));
         Assert.Equal(1000, index.Ann!.Count);
         var queries = SciFactQueries(150);
         var exact = index.Dense(_encoder, search: Exact);
@@ -44,7 +46,7 @@ public sealed class AnnTests : IDisposable
         {
             truth.Add([.. await exact.RetrieveAsync(q, 10)]);
         }
-        foreach (var (scalar, ef) in new[] { (AnnScalar.F32, 64), (AnnScalar.F16, 128), (AnnScalar.I8, 128) })
+        foreach (var (scalar, ef) in new[] { (AnnScalar.F32, 128), (AnnScalar.F16, 128), (AnnScalar.I8, 128) })
         {
             if (scalar != AnnScalar.F32)
             {
