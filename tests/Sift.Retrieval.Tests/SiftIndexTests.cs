@@ -254,6 +254,7 @@ public class SiftIndexTests
 
         var stop = new CancellationTokenSource();
         var searches = 0;
+        var firstSearch = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var searching = Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
@@ -261,8 +262,12 @@ public class SiftIndexTests
                 var hits = await readerBm25.RetrieveAsync("batch document cat", 20);
                 Assert.NotEmpty(hits);
                 Interlocked.Increment(ref searches);
+                firstSearch.TrySetResult();
             }
         });
+        // On a loaded machine the writer can finish before the search task is scheduled: start writing only once the
+        // reader is searching, so the writes really overlap searches.
+        await firstSearch.Task.WaitAsync(TimeSpan.FromSeconds(60));
         for (var batch = 0; batch < 10; batch++)
         {
             await writer.AddAsync(Enumerable.Range(0, 50).Select(i => new Document($"batch {batch} document {i}", $"b{batch}-{i}")));
