@@ -89,17 +89,6 @@ public static class SiftServer
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<ApiKeyMiddleware>();
         app.UseRouting();
-        app.Use((context, next) =>
-        {
-            // MapOpenApi answers an unknown document name in plain text; only v1 exists.
-            if (context.Request.Path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) &&
-                !context.Request.Path.Equals("/openapi/v1.json", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new ApiException(StatusCodes.Status404NotFound, "not_found", $"no OpenAPI document at {context.Request.Path}; the document is /openapi/v1.json");
-            }
-            return next(context);
-        });
-        app.MapOpenApi().WithName("openapi");
         Endpoints.Map(app, metrics);
         return app;
     }

@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Sift.Onnx;
-using Sift.Server.Http;
 using Sift.Server.Observability;
 using Sift.Tokenizers;
 
@@ -64,6 +62,9 @@ internal sealed class DirectRunner : IServerRunner
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
+
+/// <summary>The batching queue holds as many requests as it may (the HTTP layer answers 429 with Retry-After).</summary>
+internal sealed class QueueFullException() : Exception("the batching queue is full; retry later");
 
 /// <summary>Settings of the batching worker.</summary>
 /// <param name="MaxBatchTokens">Padded tokens (pairs × longest pair) per forward pass.</param>
@@ -137,7 +138,7 @@ internal sealed class DynamicBatcher : IServerRunner
         {
             AddQueued(-encodings.Count);
             // Only reachable past --max-concurrent-requests or while shutting down: never queue without bound.
-            throw new ApiException(StatusCodes.Status429TooManyRequests, "overloaded", "the batching queue is full; retry later") { RetryAfterSeconds = 1 };
+            throw new QueueFullException();
         }
         if (cancellationToken.CanBeCanceled)
         {
