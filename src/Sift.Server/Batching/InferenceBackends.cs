@@ -37,7 +37,7 @@ internal sealed class DirectRunner : IServerRunner
 
     public int QueueDepth => Volatile.Read(ref _pending);
 
-    public Task<float[][]> RunAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+    public Task<float[][]> RunAsync(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         _metrics.QueueDepth.WithLabels(_model).Set(Interlocked.Add(ref _pending, encodings.Count));
@@ -121,7 +121,7 @@ internal sealed class DynamicBatcher : IServerRunner
 
     private long _enqueued;
 
-    public Task<float[][]> RunAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+    public Task<float[][]> RunAsync(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (encodings.Count == 0)
@@ -281,7 +281,7 @@ internal sealed class DynamicBatcher : IServerRunner
 
     private readonly record struct PairRef(Job Job, int Index)
     {
-        public Encoding Encoding => Job.Encodings[Index];
+        public EncodedText Encoding => Job.Encodings[Index];
     }
 
     private sealed class Job
@@ -289,7 +289,7 @@ internal sealed class DynamicBatcher : IServerRunner
         private readonly float[][] _results;
         private int _remaining;
 
-        public Job(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+        public Job(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken)
         {
             Encodings = encodings;
             CancellationToken = cancellationToken;
@@ -298,7 +298,7 @@ internal sealed class DynamicBatcher : IServerRunner
             EnqueuedAt = Stopwatch.GetTimestamp();
         }
 
-        public IReadOnlyList<Encoding> Encodings { get; }
+        public IReadOnlyList<EncodedText> Encodings { get; }
         public CancellationToken CancellationToken { get; }
         public TaskCompletionSource<float[][]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenRegistration Registration { get; set; }
