@@ -16,7 +16,8 @@ using Sift.Server.Observability;
 namespace Sift.Server;
 
 /// <summary>
-/// Builds the <c>sift serve</c> web app: HTTP router (minimal APIs) → validation → tokenization → batching queue →
+/// Builds the <c>sift serve</c> web app: HTTP router (minimal APIs, <c>Http/</c>) → validation (the request records) →
+/// the library's scoring path (<c>CrossEncoder.RerankWithUsageAsync</c>) → the batching queue as its runner →
 /// ONNX Runtime, in the shape of Hugging Face TEI. The CLI and the tests host exactly the same app:
 /// <code>
 /// var builder = SiftServer.CreateBuilder(options);   // tests: builder.WebHost.UseTestServer();
