@@ -102,13 +102,14 @@ public sealed class SearchService : IDisposable
     /// <exception cref="SiftException">The corpus cannot search that way (no dense vectors; bm25 on a store).</exception>
     public IRetriever Retriever(RetrievalMode mode)
     {
+        var option = _fieldName?.Invoke("Mode") ?? "mode";
         if (mode is RetrievalMode.Bm25 or RetrievalMode.Fts)
         {
-            return LexicalFor(Corpus, mode);
+            return LexicalFor(Corpus, mode, option);
         }
         if (!HasDense)
         {
-            throw NoDenseVectors(Corpus, mode);
+            throw NoDenseVectors(Corpus, mode, option);
         }
         return RetrieverFor(Corpus, mode, _embedder.Value, new FusionOptions { Method = Settings.Fusion, Weights = Settings.FusionWeights });
     }
@@ -126,15 +127,18 @@ public sealed class SearchService : IDisposable
     }
 
     /// <summary>The lexical retriever the mode names, or an error saying which one this corpus has (bm25 or fts).</summary>
-    public static IRetriever LexicalFor(ISearchCorpus corpus, RetrievalMode mode)
+    /// <param name="corpus">What is searched.</param>
+    /// <param name="mode">Bm25 or Fts.</param>
+    /// <param name="option">How the caller's users name the mode option in the message (the CLI: --mode).</param>
+    public static IRetriever LexicalFor(ISearchCorpus corpus, RetrievalMode mode, string option = "mode")
     {
         ArgumentNullException.ThrowIfNull(corpus);
         var name = mode.ToString().ToLowerInvariant();
         if (name != corpus.LexicalName)
         {
             throw new SiftException(corpus.LexicalName == "fts"
-                ? $"{corpus.Location} is a PostgreSQL store: its lexical search is PostgreSQL full-text search ranked by ts_rank_cd, which is not BM25. Use mode fts (or dense, hybrid)."
-                : $"{corpus.Location} is a Sift index: its lexical search is BM25. Use mode bm25 (fts is PostgreSQL full-text search, for a store).");
+                ? $"{corpus.Location} is a PostgreSQL store: its lexical search is PostgreSQL full-text search ranked by ts_rank_cd, which is not BM25. Use {option} fts (or dense, hybrid)."
+                : $"{corpus.Location} is a Sift index: its lexical search is BM25. Use {option} bm25 (fts is PostgreSQL full-text search, for a store).");
         }
         return corpus.Lexical();
     }
@@ -164,9 +168,9 @@ public sealed class SearchService : IDisposable
         return pipeline.SearchAsync(query, options, cancellationToken);
     }
 
-    private static SiftException NoDenseVectors(ISearchCorpus index, RetrievalMode mode) => new(
-        $"The index at {index.Location} has no dense vectors, so mode {mode.ToString().ToLowerInvariant()} cannot run. " +
-        $"Rebuild it with `sift index --corpus PATH {(index is PostgresStore ? "--store ADDRESS --overwrite" : "--index DIR")} --dense-model MODEL`, or use mode {index.LexicalName}.");
+    private static SiftException NoDenseVectors(ISearchCorpus index, RetrievalMode mode, string option) => new(
+        $"The index at {index.Location} has no dense vectors, so {option} {mode.ToString().ToLowerInvariant()} cannot run. " +
+        $"Rebuild it with `sift index --corpus PATH {(index is PostgresStore ? "--store ADDRESS --overwrite" : "--index DIR")} --dense-model MODEL`, or use {option} {index.LexicalName}.");
 
     public void Dispose()
     {

@@ -31,7 +31,7 @@ public sealed record BiEncoderOptions
     public int ConcurrentBatches { get; init; }
 
     /// <summary>Accumulates tokenization/inference time and token counts (for <c>sift bench --embed</c>); null: none.</summary>
-    public ScoringStats? Stats { get; init; }
+    internal ScoringStats? Stats { get; init; }
 
     /// <summary>The threading actually used: zeros replaced by the automatic choice for this machine.</summary>
     internal (int Concurrent, int Intra) ResolveThreading()
@@ -147,7 +147,7 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
     {
         ArgumentNullException.ThrowIfNull(texts);
         var tokenizeStart = System.Diagnostics.Stopwatch.GetTimestamp();
-        var encodings = new Encoding[texts.Count];
+        var encodings = new EncodedText[texts.Count];
         for (var i = 0; i < texts.Count; i++)
         {
             var text = texts[i] ?? throw new ArgumentException($"Text {i} is null.", nameof(texts));
@@ -168,7 +168,7 @@ public sealed class BiEncoder : IEmbeddingGenerator<string, Embedding<float>>
         {
             cancellationToken.ThrowIfCancellationRequested();
             var (start, end) = range;
-            var batch = new List<Encoding>(end - start);
+            var batch = new List<EncodedText>(end - start);
             for (var j = start; j < end; j++) batch.Add(encodings[order[j]]);
             var inferenceStart = System.Diagnostics.Stopwatch.GetTimestamp();
             var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);

@@ -239,7 +239,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         Task.Run(() => Score(pairs, activation, cancellationToken), cancellationToken);
 
     /// <summary>Tokenizes a pair the way scoring does (query first, document second, truncated to <see cref="MaxLength"/>).</summary>
-    public Encoding EncodePair(string query, string document) =>
+    public EncodedText EncodePair(string query, string document) =>
         Tokenizer.Build(Tokenizer.Tokenize(query), Tokenizer.Tokenize(document), MaxLength, _options.Truncation);
 
     /// <summary>
@@ -250,7 +250,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         _ = Predict([EncodePair("warm up", "warm up the model")], cancellationToken);
 
     /// <summary>Runs already-tokenized pairs through the model and returns logits in input order (tests and training parity checks).</summary>
-    internal float[][] PredictEncoded(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken = default)
+    internal float[][] PredictEncoded(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(encodings);
         return Predict(encodings, cancellationToken);
@@ -307,7 +307,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     }
 
     /// <summary>Batches: through the runner when one was given, else the encoder's own batching.</summary>
-    private float[][] RunSync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken, ScoringStats? stats) =>
+    private float[][] RunSync(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken, ScoringStats? stats) =>
         _runner is null || encodings.Count == 0
             ? Predict(encodings, cancellationToken, stats)
             : _runner.RunAsync(encodings, cancellationToken).GetAwaiter().GetResult();
@@ -332,7 +332,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     }
 
     /// <summary>Ends ONNX Runtime profiling (see <see cref="CrossEncoderOptions.ProfilePrefix"/>) and returns the trace path.</summary>
-    public string EndProfiling() => _session.EndProfiling();
+    internal string EndProfiling() => _session.EndProfiling();
 
     public void Dispose() => _session.Dispose();
 
@@ -380,7 +380,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     }
 
     /// <summary>A model input: which caller item it belongs to, and for chunked documents which window.</summary>
-    internal sealed record ScoringItem(int Owner, Encoding Encoding, TextWindow? Window);
+    internal sealed record ScoringItem(int Owner, EncodedText Encoding, TextWindow? Window);
 
     private sealed record WindowPick(TextWindow Window, float MeanScore);
 
@@ -430,7 +430,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     }
 
     /// <summary>The encoder's own batching: length-sorted batches under <see cref="CrossEncoderOptions.BatchSize"/> (and the token budget), several at once.</summary>
-    private float[][] Predict(IReadOnlyList<Encoding> items, CancellationToken cancellationToken, ScoringStats? stats = null)
+    private float[][] Predict(IReadOnlyList<EncodedText> items, CancellationToken cancellationToken, ScoringStats? stats = null)
     {
         var order = Enumerable.Range(0, items.Count).ToArray();
         if (_options.SortByLength)
@@ -475,7 +475,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             var (start, end) = range;
-            var batch = new List<Encoding>(end - start);
+            var batch = new List<EncodedText>(end - start);
             for (var j = start; j < end; j++)
             {
                 batch.Add(items[order[j]]);
@@ -511,7 +511,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
     }
 
     /// <summary>One forward pass over a batch, padded to its longest pair, in the batch's order (what a runner calls).</summary>
-    private float[][] RunBatch(IReadOnlyList<Encoding> batch)
+    private float[][] RunBatch(IReadOnlyList<EncodedText> batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Count == 0)
@@ -592,7 +592,7 @@ internal sealed class ScoringPlan
     }
 
     /// <summary>The pairs to run, one or more per document.</summary>
-    public IReadOnlyList<Encoding> Encodings { get; }
+    public IReadOnlyList<EncodedText> Encodings { get; }
 
     public IReadOnlyList<CrossEncoder.ScoringItem> Items { get; }
 
@@ -616,16 +616,16 @@ public sealed record RerankOutput(IReadOnlyList<RerankResult> Results, int Token
 /// </summary>
 public interface IInferenceRunner
 {
-    Task<float[][]> RunAsync(IReadOnlyList<Encoding> pairs, CancellationToken cancellationToken);
+    Task<float[][]> RunAsync(IReadOnlyList<EncodedText> pairs, CancellationToken cancellationToken);
 }
 
 /// <summary>The loaded model as an <see cref="IInferenceRunner"/> sees it (see <see cref="CrossEncoder.Load"/>).</summary>
 public sealed class ModelInference
 {
-    private readonly Func<IReadOnlyList<Encoding>, float[][]> _run;
-    private readonly Func<IReadOnlyList<Encoding>, CancellationToken, float[][]> _runBatched;
+    private readonly Func<IReadOnlyList<EncodedText>, float[][]> _run;
+    private readonly Func<IReadOnlyList<EncodedText>, CancellationToken, float[][]> _runBatched;
 
-    internal ModelInference(ModelDirectory model, Func<IReadOnlyList<Encoding>, float[][]> run, Func<IReadOnlyList<Encoding>, CancellationToken, float[][]> runBatched)
+    internal ModelInference(ModelDirectory model, Func<IReadOnlyList<EncodedText>, float[][]> run, Func<IReadOnlyList<EncodedText>, CancellationToken, float[][]> runBatched)
     {
         Model = model;
         _run = run;
@@ -636,8 +636,8 @@ public sealed class ModelInference
     public ModelDirectory Model { get; }
 
     /// <summary>One forward pass: the pairs padded to the longest, logits in the batch's order.</summary>
-    public float[][] Run(IReadOnlyList<Encoding> batch) => _run(batch);
+    public float[][] Run(IReadOnlyList<EncodedText> batch) => _run(batch);
 
     /// <summary>The encoder's own batching (length-sorted batches of the options' size, several at once), logits in input order.</summary>
-    public float[][] RunBatched(IReadOnlyList<Encoding> pairs, CancellationToken cancellationToken = default) => _runBatched(pairs, cancellationToken);
+    public float[][] RunBatched(IReadOnlyList<EncodedText> pairs, CancellationToken cancellationToken = default) => _runBatched(pairs, cancellationToken);
 }

@@ -168,7 +168,7 @@ public sealed record CrossEncoderOptions
     public string? OptimizedModelCachePath { get; init; }
 
     /// <summary>When set, ONNX Runtime writes a per-operator profile (Chrome trace JSON) with this path prefix; see <see cref="CrossEncoder.EndProfiling"/>.</summary>
-    public string? ProfilePrefix { get; init; }
+    internal string? ProfilePrefix { get; init; }
 
     /// <summary>How a pair longer than the max length is cut (Hugging Face semantics).</summary>
     public TruncationStrategy Truncation { get; init; } = TruncationStrategy.LongestFirst;

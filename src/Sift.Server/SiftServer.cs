@@ -16,7 +16,8 @@ using Sift.Server.Observability;
 namespace Sift.Server;
 
 /// <summary>
-/// Builds the <c>sift serve</c> web app: HTTP router (minimal APIs) → validation → tokenization → batching queue →
+/// Builds the <c>sift serve</c> web app: HTTP router (minimal APIs, <c>Http/</c>) → validation (the request records) →
+/// the library's scoring path (<c>CrossEncoder.RerankWithUsageAsync</c>) → the batching queue as its runner →
 /// ONNX Runtime, in the shape of Hugging Face TEI. The CLI and the tests host exactly the same app:
 /// <code>
 /// var builder = SiftServer.CreateBuilder(options);   // tests: builder.WebHost.UseTestServer();
@@ -89,17 +90,6 @@ public static class SiftServer
         app.UseMiddleware<ErrorHandlingMiddleware>();
         app.UseMiddleware<ApiKeyMiddleware>();
         app.UseRouting();
-        app.Use((context, next) =>
-        {
-            // MapOpenApi answers an unknown document name in plain text; only v1 exists.
-            if (context.Request.Path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) &&
-                !context.Request.Path.Equals("/openapi/v1.json", StringComparison.OrdinalIgnoreCase))
-            {
-                throw new ApiException(StatusCodes.Status404NotFound, "not_found", $"no OpenAPI document at {context.Request.Path}; the document is /openapi/v1.json");
-            }
-            return next(context);
-        });
-        app.MapOpenApi().WithName("openapi");
         Endpoints.Map(app, metrics);
         return app;
     }

@@ -212,7 +212,7 @@ public sealed partial class HfTokenizer
     /// <para><paramref name="truncateLeft"/>: cut tokens from the start of each sequence instead of its end (Hugging Face's
     /// <c>truncation_side="left"</c>); how many each sequence keeps is the same.</para>
     /// </summary>
-    public Encoding Build(TokenizedText first, TokenizedText? second, int maxLength, TruncationStrategy strategy = TruncationStrategy.LongestFirst, bool truncateLeft = false)
+    public EncodedText Build(TokenizedText first, TokenizedText? second, int maxLength, TruncationStrategy strategy = TruncationStrategy.LongestFirst, bool truncateLeft = false)
     {
         ArgumentNullException.ThrowIfNull(first);
         bool pair = second is not null;
@@ -262,12 +262,12 @@ public sealed partial class HfTokenizer
     }
 
     /// <summary>Single sequence with special tokens; truncated to <paramref name="maxLength"/> when given.</summary>
-    public Encoding Encode(string text, int? maxLength = null) => Build(Tokenize(text), null, maxLength ?? int.MaxValue);
+    public EncodedText Encode(string text, int? maxLength = null) => Build(Tokenize(text), null, maxLength ?? int.MaxValue);
 
     /// <summary>
     /// A (query, passage) pair. Like sentence-transformers (which always tokenizes a batch of pairs), an empty passage
     /// still yields a pair: <c>[CLS] query [SEP] [SEP]</c>.
     /// </summary>
-    public Encoding EncodePair(string first, string second, int maxLength, TruncationStrategy strategy = TruncationStrategy.LongestFirst)
+    public EncodedText EncodePair(string first, string second, int maxLength, TruncationStrategy strategy = TruncationStrategy.LongestFirst)
         => Build(Tokenize(first), Tokenize(second), maxLength, strategy);
 }

@@ -1,7 +1,7 @@
 namespace Sift.Tokenizers;
 
-// PUBLIC API CONTRACT (used by Sift.Onnx). The tokenizer helper owns this project and fills in the bodies;
-// signatures may grow but not change.
+// PUBLIC API CONTRACT (used by Sift.Onnx): five public types, HfTokenizer, TruncationStrategy, TokenizedText, EncodedText
+// (named so it does not collide with System.Text.Encoding) and TokenizerException. Signatures may grow but not change.
 
 /// <summary>How a pair is cut to fit a max length (Hugging Face tokenizers semantics).</summary>
 public enum TruncationStrategy { LongestFirst, OnlyFirst, OnlySecond }
@@ -26,9 +26,9 @@ public sealed class TokenizedText
 }
 
 /// <summary>Model-ready ids after truncation and the post-processor template.</summary>
-public sealed class Encoding
+public sealed class EncodedText
 {
-    public Encoding(int[] inputIds, int[] typeIds, string[] tokens)
+    public EncodedText(int[] inputIds, int[] typeIds, string[] tokens)
     {
         InputIds = inputIds; TypeIds = typeIds; Tokens = tokens;
     }

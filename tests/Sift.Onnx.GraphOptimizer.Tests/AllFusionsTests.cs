@@ -104,7 +104,7 @@ public sealed class AllFusionsTests : IDisposable
         return m.Graph.Node.GroupBy(n => n.OpType).ToDictionary(g => g.Key, g => g.Count());
     }
 
-    private static IEnumerable<Encoding> Dl19Passages(HfTokenizer tok, int count)
+    private static IEnumerable<EncodedText> Dl19Passages(HfTokenizer tok, int count)
     {
         var path = Path.Combine(TestPaths.Data, "trec-dl19-passage", "retrieve_results_dl19_top100.json");
         if (!File.Exists(path)) return [];

@@ -110,7 +110,7 @@ internal static class Scoring
         return new InferenceSession(path, o);
     }
 
-    public static float[] ScoreAll(InferenceSession s, List<Encoding> encodings)
+    public static float[] ScoreAll(InferenceSession s, List<EncodedText> encodings)
     {
         var order = Enumerable.Range(0, encodings.Count).OrderBy(i => encodings[i].Length).ToArray();
         var result = new float[encodings.Count];

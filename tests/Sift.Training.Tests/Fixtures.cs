@@ -17,7 +17,7 @@ internal static class Fixtures
         Root.Value.GetProperty("models").GetProperty(model).GetProperty("ort_fp32_logits").EnumerateArray()
             .Select(e => e.ValueKind == JsonValueKind.Array ? e[0].GetSingle() : e.GetSingle()).ToArray();
 
-    public static List<Sift.Tokenizers.Encoding> Encode(string model, IEnumerable<(string Query, string Document)> pairs, int maxLength = 512)
+    public static List<Sift.Tokenizers.EncodedText> Encode(string model, IEnumerable<(string Query, string Document)> pairs, int maxLength = 512)
     {
         var tok = HfTokenizer.FromDirectory(TestPaths.Fixture(model));
         return pairs.Select(p => tok.EncodePair(p.Query, p.Document, maxLength)).ToList();

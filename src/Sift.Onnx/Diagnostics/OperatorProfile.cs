@@ -3,10 +3,10 @@ using System.Text.Json;
 namespace Sift.Onnx;
 
 /// <summary>Time per ONNX operator type, summed from an ONNX Runtime profiling trace.</summary>
-public sealed record OperatorTime(string Operator, double Milliseconds, int Calls, double Share);
+internal sealed record OperatorTime(string Operator, double Milliseconds, int Calls, double Share);
 
 /// <summary>Summarizes ONNX Runtime's Chrome-trace profile so a benchmark can say which operators dominate.</summary>
-public static class OperatorProfile
+internal static class OperatorProfile
 {
     public static IReadOnlyList<OperatorTime> Summarize(string traceFile)
     {

@@ -5,13 +5,13 @@ using System.Text.Json.Serialization;
 namespace Sift.Onnx;
 
 /// <summary>One query and its first-stage candidates.</summary>
-public sealed record BenchQuery(string Query, IReadOnlyList<Document> Candidates);
+internal sealed record BenchQuery(string Query, IReadOnlyList<Document> Candidates);
 
 /// <summary>
 /// Figures of a reranking benchmark; field names match the Transformers.js peer harness
 /// (benchmarks/peer-transformersjs) so both print the same table.
 /// </summary>
-public sealed record BenchReport
+internal sealed record BenchReport
 {
     [JsonPropertyName("engine")] public string Engine { get; init; } = "sift";
     [JsonPropertyName("engine_version")] public string EngineVersion { get; init; } = typeof(BenchReport).Assembly.GetName().Version?.ToString(3) ?? "";
@@ -48,7 +48,7 @@ public sealed record BenchReport
 /// Measures what matters for a reranker: wall time per query (tokenize + inference + ranking) over real
 /// candidate lists, after warm-up, with a split of where the time went.
 /// </summary>
-public static class RerankBenchmark
+internal static class RerankBenchmark
 {
     public static BenchReport Run(CrossEncoder encoder, IReadOnlyList<BenchQuery> queries, int warmup = 2,
         TimeSpan? coldStart = null, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
@@ -154,12 +154,12 @@ public static class RerankBenchmark
 /// <param name="MaxAbsDiff">Largest absolute logit difference.</param>
 /// <param name="Reference">What the reference ran as (e.g. <c>fp32@cpu</c>).</param>
 /// <param name="Candidate">What the candidate ran as (e.g. <c>fp16@cuda:0</c>).</param>
-public sealed record PrecisionAgreement(long Pairs, double Spearman, double MeanPerQuerySpearman, double MaxAbsDiff, string Reference = "", string Candidate = "");
+internal sealed record PrecisionAgreement(long Pairs, double Spearman, double MeanPerQuerySpearman, double MaxAbsDiff, string Reference = "", string Candidate = "");
 
 /// <summary>Memory over many rerank calls: a leak shows as growth after warm-up.</summary>
-public sealed record SoakReport(int Calls, double StartWorkingSetMb, double EndWorkingSetMb, double PeakWorkingSetMb, double ManagedHeapStartMb, double ManagedHeapEndMb, double Seconds);
+internal sealed record SoakReport(int Calls, double StartWorkingSetMb, double EndWorkingSetMb, double PeakWorkingSetMb, double ManagedHeapStartMb, double ManagedHeapEndMb, double Seconds);
 
-public static class QualityChecks
+internal static class QualityChecks
 {
     /// <summary>Scores every candidate with both encoders (raw logits) and compares the rankings.</summary>
     public static PrecisionAgreement Compare(CrossEncoder reference, CrossEncoder candidate, IReadOnlyList<BenchQuery> queries, IProgress<int>? progress = null, CancellationToken ct = default)

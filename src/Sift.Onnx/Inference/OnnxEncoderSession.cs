@@ -262,7 +262,7 @@ internal sealed class OnnxEncoderSession : IDisposable
     /// Runs one batch padded to its longest member. Returns the output tensor flattened and its shape
     /// (e.g. [batch, labels] or [batch, seq, hidden]).
     /// </summary>
-    public (float[] Data, long[] Shape) Run(IReadOnlyList<Encoding> batch, int padTokenId)
+    public (float[] Data, long[] Shape) Run(IReadOnlyList<EncodedText> batch, int padTokenId)
     {
         var b = batch.Count;
         var seq = 0;
@@ -311,7 +311,7 @@ internal sealed class OnnxEncoderSession : IDisposable
     }
 
     /// <summary>Writes a batch padded to <paramref name="seq"/> tokens into row-major id, mask and (when given) type-id buffers.</summary>
-    private static void Fill(IReadOnlyList<Encoding> batch, int padTokenId, int seq, Span<long> ids, Span<long> mask, Span<long> types)
+    private static void Fill(IReadOnlyList<EncodedText> batch, int padTokenId, int seq, Span<long> ids, Span<long> mask, Span<long> types)
     {
         bool withTypes = !types.IsEmpty;
         for (var i = 0; i < batch.Count; i++)
@@ -335,7 +335,7 @@ internal sealed class OnnxEncoderSession : IDisposable
     /// One batch through IO binding: the inputs are filled in place in ONNX Runtime-allocated tensors (pinned host memory
     /// on CUDA), the output is bound to the same memory, and only the final logits are copied into a managed array.
     /// </summary>
-    private (float[] Data, long[] Shape) RunBound(IReadOnlyList<Encoding> batch, int padTokenId, int seq)
+    private (float[] Data, long[] Shape) RunBound(IReadOnlyList<EncodedText> batch, int padTokenId, int seq)
     {
         long[] shape = [batch.Count, seq];
         var values = new OrtValue?[_inputNames.Length];

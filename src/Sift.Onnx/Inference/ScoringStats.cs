@@ -4,9 +4,9 @@ namespace Sift.Onnx;
 
 /// <summary>
 /// Where scoring time went and how much work the batches carried. Thread-safe accumulator, used by
-/// <c>sift bench</c> and the server's metrics.
+/// <c>sift bench</c> (internal: diagnostics are not part of the public API).
 /// </summary>
-public sealed class ScoringStats
+internal sealed class ScoringStats
 {
     private long _tokenizeTicks;
     private long _inferenceTicks;
@@ -32,7 +32,7 @@ public sealed class ScoringStats
 
     public void AddTokenize(TimeSpan elapsed) => Interlocked.Add(ref _tokenizeTicks, elapsed.Ticks);
 
-    public void AddBatch(IReadOnlyList<Encoding> batch, TimeSpan elapsed)
+    public void AddBatch(IReadOnlyList<EncodedText> batch, TimeSpan elapsed)
     {
         var seq = 0;
         long real = 0;

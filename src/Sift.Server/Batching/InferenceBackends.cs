@@ -1,9 +1,7 @@
 using System.Diagnostics;
 using System.Threading.Channels;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Sift.Onnx;
-using Sift.Server.Http;
 using Sift.Server.Observability;
 using Sift.Tokenizers;
 
@@ -39,7 +37,7 @@ internal sealed class DirectRunner : IServerRunner
 
     public int QueueDepth => Volatile.Read(ref _pending);
 
-    public Task<float[][]> RunAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+    public Task<float[][]> RunAsync(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         _metrics.QueueDepth.WithLabels(_model).Set(Interlocked.Add(ref _pending, encodings.Count));
@@ -64,6 +62,9 @@ internal sealed class DirectRunner : IServerRunner
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
+
+/// <summary>The batching queue holds as many requests as it may (the HTTP layer answers 429 with Retry-After).</summary>
+internal sealed class QueueFullException() : Exception("the batching queue is full; retry later");
 
 /// <summary>Settings of the batching worker.</summary>
 /// <param name="MaxBatchTokens">Padded tokens (pairs × longest pair) per forward pass.</param>
@@ -120,7 +121,7 @@ internal sealed class DynamicBatcher : IServerRunner
 
     private long _enqueued;
 
-    public Task<float[][]> RunAsync(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+    public Task<float[][]> RunAsync(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (encodings.Count == 0)
@@ -137,7 +138,7 @@ internal sealed class DynamicBatcher : IServerRunner
         {
             AddQueued(-encodings.Count);
             // Only reachable past --max-concurrent-requests or while shutting down: never queue without bound.
-            throw new ApiException(StatusCodes.Status429TooManyRequests, "overloaded", "the batching queue is full; retry later") { RetryAfterSeconds = 1 };
+            throw new QueueFullException();
         }
         if (cancellationToken.CanBeCanceled)
         {
@@ -280,7 +281,7 @@ internal sealed class DynamicBatcher : IServerRunner
 
     private readonly record struct PairRef(Job Job, int Index)
     {
-        public Encoding Encoding => Job.Encodings[Index];
+        public EncodedText Encoding => Job.Encodings[Index];
     }
 
     private sealed class Job
@@ -288,7 +289,7 @@ internal sealed class DynamicBatcher : IServerRunner
         private readonly float[][] _results;
         private int _remaining;
 
-        public Job(IReadOnlyList<Encoding> encodings, CancellationToken cancellationToken)
+        public Job(IReadOnlyList<EncodedText> encodings, CancellationToken cancellationToken)
         {
             Encodings = encodings;
             CancellationToken = cancellationToken;
@@ -297,7 +298,7 @@ internal sealed class DynamicBatcher : IServerRunner
             EnqueuedAt = Stopwatch.GetTimestamp();
         }
 
-        public IReadOnlyList<Encoding> Encodings { get; }
+        public IReadOnlyList<EncodedText> Encodings { get; }
         public CancellationToken CancellationToken { get; }
         public TaskCompletionSource<float[][]> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public CancellationTokenRegistration Registration { get; set; }

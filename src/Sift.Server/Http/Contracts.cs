@@ -1,7 +1,8 @@
 using System.Text.Json;
 
 // Wire types. Property names are written in snake_case (see SiftServer's JSON options); null members are omitted.
-// Requests are parsed by hand (JsonBody) for precise errors; these request records describe them in the OpenAPI document.
+// Requests are parsed into these records (each record's Parse, field by field through JsonBody for errors that name the
+// field), and the same records describe them in the OpenAPI document.
 namespace Sift.Server.Http;
 
 /// <summary>TEI <c>POST /rerank</c> request.</summary>
@@ -13,7 +14,33 @@ namespace Sift.Server.Http;
 /// <param name="TruncationDirection">"Right" (default) or "Left".</param>
 /// <param name="Model">Optional: which served model (default: the first).</param>
 public sealed record TeiRerankRequest(string Query, IReadOnlyList<string> Texts, bool RawScores = false, bool ReturnText = false,
-    bool Truncate = false, string TruncationDirection = "Right", string? Model = null);
+    bool Truncate = false, string TruncationDirection = "Right", string? Model = null)
+{
+    internal static TeiRerankRequest Parse(JsonElement root, int maxTexts)
+    {
+        var query = JsonBody.RequireString(root, "query");
+        var texts = JsonBody.RequireStringArray(root, "texts", maxTexts);
+        var raw = JsonBody.OptionalBool(root, "raw_scores", false);
+        var returnText = JsonBody.OptionalBool(root, "return_text", false);
+        var truncate = JsonBody.OptionalBool(root, "truncate", false);
+        var direction = JsonBody.OptionalString(root, "truncation_direction") switch
+        {
+            null => "Right",
+            var d when d.Equals("right", StringComparison.OrdinalIgnoreCase) => "Right",
+            var d when d.Equals("left", StringComparison.OrdinalIgnoreCase) => "Left",
+            var d => throw ApiException.Invalid("truncation_direction", $"'truncation_direction' must be \"Right\" or \"Left\" (got \"{d}\")"),
+        };
+        return new TeiRerankRequest(query, texts, raw, returnText, truncate, direction, JsonBody.OptionalString(root, "model"));
+    }
+
+    /// <summary>The library's options for this request.</summary>
+    internal RerankOptions ToRerankOptions() => new()
+    {
+        Activation = RawScores ? ScoreActivation.Raw : null,
+        Truncate = Truncate,
+        TruncationSide = TruncationDirection == "Left" ? TruncationSide.Left : TruncationSide.Right,
+    };
+}
 
 /// <summary>One TEI rank: position in <c>texts</c>, score, and the text when asked for.</summary>
 public sealed record TeiRank(int Index, float Score, string? Text = null);
@@ -28,7 +55,41 @@ public sealed record TeiRank(int Index, float Score, string? Text = null);
 /// <param name="RankFields">Cohere v1: the object fields to rank by, in order (default "text").</param>
 /// <param name="MaxChunksPerDoc">Cohere v1: split long documents into at most this many windows; the best window's score counts.</param>
 public sealed record CohereRerankRequest(string Query, IReadOnlyList<JsonElement> Documents, string? Model = null, int? TopN = null,
-    bool ReturnDocuments = false, int? MaxTokensPerDoc = null, IReadOnlyList<string>? RankFields = null, int? MaxChunksPerDoc = null);
+    bool ReturnDocuments = false, int? MaxTokensPerDoc = null, IReadOnlyList<string>? RankFields = null, int? MaxChunksPerDoc = null)
+{
+    /// <summary>Upper bound of <c>max_chunks_per_doc</c>: windows a request can make the server score per document.</summary>
+    public const int MaxChunksLimit = 64;
+
+    /// <summary>The text each document is ranked by (its <c>text</c>, or its <see cref="RankFields"/>), in order.</summary>
+    internal IReadOnlyList<string> Texts { get; private init; } = [];
+
+    internal static CohereRerankRequest Parse(JsonElement root, int maxDocuments)
+    {
+        var model = JsonBody.OptionalString(root, "model");
+        var query = JsonBody.RequireString(root, "query");
+        var rankFields = JsonBody.OptionalStringArray(root, "rank_fields");
+        var texts = JsonBody.RequireDocuments(root, "documents", maxDocuments, rankFields);
+        var topN = JsonBody.OptionalInt(root, "top_n", min: 1);
+        var returnDocuments = JsonBody.OptionalBool(root, "return_documents", false);
+        var maxTokensPerDoc = JsonBody.OptionalInt(root, "max_tokens_per_doc", min: 1);
+        // Cohere v1: long documents are split into at most this many chunks and the best one counts (our chunk mode).
+        var maxChunks = JsonBody.OptionalInt(root, "max_chunks_per_doc", min: 1);
+        if (maxChunks > MaxChunksLimit)
+        {
+            throw ApiException.Invalid("max_chunks_per_doc", $"'max_chunks_per_doc' must be at most {MaxChunksLimit} (got {maxChunks})");
+        }
+        // Kept as sent (cloned: the request's JSON document is released before the response is written), for return_documents.
+        var documents = returnDocuments ? root.GetProperty("documents").EnumerateArray().Select(e => e.Clone()).ToList() : [];
+        return new CohereRerankRequest(query, documents, model, topN, returnDocuments, maxTokensPerDoc, rankFields, maxChunks) { Texts = texts };
+    }
+
+    /// <summary>The library's options for this request. Cohere and Jina never refuse long documents: pairs are always cut.</summary>
+    internal RerankOptions ToRerankOptions() => new() { TopK = TopN, MaxTokensPerDocument = MaxTokensPerDoc, MaxChunks = MaxChunksPerDoc };
+
+    /// <summary>Document <paramref name="index"/> as the client sent it (Cohere's <c>return_documents</c>): an object as it was, a string as <c>{"text": ...}</c>.</summary>
+    internal JsonElement Original(int index) =>
+        Documents[index].ValueKind == JsonValueKind.Object ? Documents[index] : JsonSerializer.SerializeToElement(new { text = Texts[index] });
+}
 
 /// <summary>Cohere/Jina rerank response: the union of both shapes (Cohere's id/meta, Jina's model/usage).</summary>
 public sealed record CohereRerankResponse(string Id, string Model, IReadOnlyList<CohereResult> Results, CohereMeta Meta, Usage Usage);
@@ -55,7 +116,21 @@ public sealed record Usage(int TotalTokens);
 /// <param name="TopN">Candidates from the first stage handed to the reranker (default 100).</param>
 /// <param name="TopK">Results returned (default 10).</param>
 /// <param name="Threshold">Drop results whose rerank score is below this.</param>
-public sealed record SearchRequest(string Query, string? Mode = null, int TopN = 100, int TopK = 10, float? Threshold = null);
+public sealed record SearchRequest(string Query, string? Mode = null, int TopN = 100, int TopK = 10, float? Threshold = null)
+{
+    internal static SearchRequest Parse(JsonElement root, int maxCandidates)
+    {
+        var query = JsonBody.RequireString(root, "query");
+        var mode = JsonBody.OptionalString(root, "mode")?.ToLowerInvariant();
+        var topN = JsonBody.OptionalInt(root, "top_n", min: 1) ?? 100;
+        var topK = JsonBody.OptionalInt(root, "top_k", min: 1) ?? 10;
+        if (topN > maxCandidates)
+        {
+            throw ApiException.TooLarge("too_many_documents", $"'top_n' ({topN}) is more than the server's limit of {maxCandidates} (--max-client-batch-size)", "top_n");
+        }
+        return new SearchRequest(query, mode, topN, topK, JsonBody.OptionalFloat(root, "threshold"));
+    }
+}
 
 public sealed record SearchResponse(string Query, string Mode, string Model, int Candidates, IReadOnlyList<SearchHitDto> Results, SearchTimingsDto Timings);
 

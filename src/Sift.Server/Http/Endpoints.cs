@@ -13,43 +13,51 @@ namespace Sift.Server.Http;
 /// <summary>The HTTP surface: TEI, Cohere/Jina, search, health, info.</summary>
 internal static class Endpoints
 {
-    public static void Map(IEndpointRouteBuilder app, Observability.ServerMetrics metrics)
+    public static void Map(WebApplication app, Observability.ServerMetrics metrics)
     {
+        app.Use((context, next) =>
+        {
+            // MapOpenApi answers an unknown document name in plain text; only v1 exists.
+            if (context.Request.Path.StartsWithSegments("/openapi", StringComparison.OrdinalIgnoreCase) &&
+                !context.Request.Path.Equals("/openapi/v1.json", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new ApiException(StatusCodes.Status404NotFound, "not_found", $"no OpenAPI document at {context.Request.Path}; the document is /openapi/v1.json");
+            }
+            return next(context);
+        });
+        app.MapOpenApi().WithName("openapi");
+
         app.MapPost("/rerank", (Func<HttpContext, Task<IResult>>)TeiRerank)
             .WithName("rerank").WithSummary("Rerank texts for a query (Hugging Face TEI API).")
             .Accepts<TeiRerankRequest>("application/json", "*/*")
             .Produces<List<TeiRank>>()
-            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
-            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+            .ProducesErrors(ScoringErrors);
 
         app.MapPost("/v1/rerank", (Func<HttpContext, Task<IResult>>)(c => CohereRerank(c, "1")))
             .WithName("rerank_v1").WithSummary("Rerank documents (Cohere v1 / Jina API).")
             .Accepts<CohereRerankRequest>("application/json", "*/*")
             .Produces<CohereRerankResponse>()
-            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
-            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+            .ProducesErrors(ScoringErrors);
 
         app.MapPost("/v2/rerank", (Func<HttpContext, Task<IResult>>)(c => CohereRerank(c, "2")))
             .WithName("rerank_v2").WithSummary("Rerank documents (Cohere v2 API).")
             .Accepts<CohereRerankRequest>("application/json", "*/*")
             .Produces<CohereRerankResponse>()
-            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
-            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+            .ProducesErrors(ScoringErrors);
 
         app.MapPost("/search", (Func<HttpContext, Task<IResult>>)Search)
             .WithName("search").WithSummary("Retrieve from the server's index and rerank (needs --index).")
             .Accepts<SearchRequest>("application/json", "*/*")
             .Produces<SearchResponse>()
-            .Produces<ErrorResponse>(400).Produces<ErrorResponse>(401).Produces<ErrorResponse>(404).Produces<ErrorResponse>(413)
-            .Produces<ErrorResponse>(422).Produces<ErrorResponse>(429).Produces<ErrorResponse>(503);
+            .ProducesErrors(ScoringErrors);
 
         app.MapMethods("/health", [HttpMethods.Get, HttpMethods.Head], Health)
             .WithName("health").WithSummary("200 once every model is loaded and warmed up; 503 before.")
-            .Produces<HealthResponse>().Produces<ErrorResponse>(503);
+            .Produces<HealthResponse>().ProducesErrors(StatusCodes.Status503ServiceUnavailable);
 
         app.MapGet("/info", Info)
             .WithName("info").WithSummary("Served models and limits (TEI's /info shape, plus Sift's fields).")
-            .Produces<InfoResponse>().Produces<ErrorResponse>(503);
+            .Produces<InfoResponse>().ProducesErrors(StatusCodes.Status503ServiceUnavailable);
 
         // A minimal-API handler rather than prometheus-net's MapMetrics, so the route is in the OpenAPI document.
         app.MapGet("/metrics", (Func<HttpContext, Task<IResult>>)(async c =>
@@ -59,9 +67,9 @@ internal static class Endpoints
                 return TypedResults.Empty;
             }))
             .WithName("metrics").WithSummary("Prometheus metrics (text exposition format 0.0.4).")
-            .Produces<string>(200, "text/plain").Produces<ErrorResponse>(401);
+            .Produces<string>(200, "text/plain").ProducesErrors(StatusCodes.Status401Unauthorized);
 
-        var sources = app.DataSources;
+        var sources = ((IEndpointRouteBuilder)app).DataSources;
         app.MapFallback((HttpContext c) =>
         {
             // A route that exists for other methods: 405 with Allow (RFC 9110), not 404.
@@ -75,6 +83,23 @@ internal static class Endpoints
         }).ExcludeFromDescription();
     }
 
+    /// <summary>The errors a scoring or search route can answer (the body is <see cref="ErrorResponse"/> in the route's protocol shape).</summary>
+    private static readonly int[] ScoringErrors =
+    [
+        StatusCodes.Status400BadRequest, StatusCodes.Status401Unauthorized, StatusCodes.Status404NotFound, StatusCodes.Status413PayloadTooLarge,
+        StatusCodes.Status422UnprocessableEntity, StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable,
+    ];
+
+    /// <summary>Declares the error responses of a route for the OpenAPI document, all with the one error body.</summary>
+    private static RouteHandlerBuilder ProducesErrors(this RouteHandlerBuilder route, params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            route.Produces<ErrorResponse>(status);
+        }
+        return route;
+    }
+
     /// <summary>The methods the routes whose (literal) pattern is <paramref name="path"/> accept.</summary>
     private static List<string> AllowedMethods(ICollection<EndpointDataSource> sources, PathString path)
     {
@@ -84,9 +109,6 @@ internal static class Endpoints
             .SelectMany(e => e.Metadata.GetMetadata<HttpMethodMetadata>()?.HttpMethods ?? [])
             .Distinct(StringComparer.OrdinalIgnoreCase).ToList();
     }
-
-    /// <summary>Upper bound of <c>max_chunks_per_doc</c>: windows a request can make the server score per document.</summary>
-    public const int MaxChunksPerDoc = 64;
 
     private static ServerOptions Options(HttpContext c) => c.RequestServices.GetRequiredService<ServerOptions>();
     private static ModelRegistry Registry(HttpContext c) => c.RequestServices.GetRequiredService<ModelRegistry>();
@@ -100,23 +122,11 @@ internal static class Endpoints
         registry.EnsureReady();
         using var lease = c.RequestServices.GetRequiredService<ConcurrencyLimiter>().Enter();
         using var doc = await ReadBody(c).ConfigureAwait(false);
-        var root = JsonBody.RequireObject(doc);
-        var query = JsonBody.RequireString(root, "query");
-        var texts = JsonBody.RequireStringArray(root, "texts", Options(c).MaxClientBatchSize);
-        var raw = JsonBody.OptionalBool(root, "raw_scores", false);
-        var returnText = JsonBody.OptionalBool(root, "return_text", false);
-        var truncate = JsonBody.OptionalBool(root, "truncate", false);
-        var direction = JsonBody.OptionalString(root, "truncation_direction") switch
-        {
-            null => TruncationSide.Right,
-            var d when d.Equals("right", StringComparison.OrdinalIgnoreCase) => TruncationSide.Right,
-            var d when d.Equals("left", StringComparison.OrdinalIgnoreCase) => TruncationSide.Left,
-            var d => throw ApiException.Invalid("truncation_direction", $"'truncation_direction' must be \"Right\" or \"Left\" (got \"{d}\")"),
-        };
-        var model = registry.Resolve(JsonBody.OptionalString(root, "model"));
-
-        var options = new RerankOptions { Activation = raw ? ScoreActivation.Raw : null, Truncate = truncate, TruncationSide = direction };
-        var scored = await RerankAsync(model, query, texts, options, "texts", c.RequestAborted).ConfigureAwait(false);
+        var request = TeiRerankRequest.Parse(JsonBody.RequireObject(doc), Options(c).MaxClientBatchSize);
+        var model = registry.Resolve(request.Model);
+        var texts = request.Texts;
+        var returnText = request.ReturnText;
+        var scored = await RerankAsync(model, request.Query, texts, request.ToRerankOptions(), "texts", c.RequestAborted).ConfigureAwait(false);
         var ranks = scored.Results.Select(r => new TeiRank(r.Index, r.Score, returnText ? texts[r.Index] : null)).ToList();
         c.Response.Headers["x-prompt-tokens"] = scored.Tokens.ToString(CultureInfo.InvariantCulture);
         return TypedResults.Ok(ranks);
@@ -145,35 +155,15 @@ internal static class Endpoints
         using var doc = await ReadBody(c).ConfigureAwait(false);
         var root = JsonBody.RequireObject(doc);
         var model = registry.Resolve(JsonBody.OptionalString(root, "model"));
-        var query = JsonBody.RequireString(root, "query");
-        var rankFields = JsonBody.OptionalStringArray(root, "rank_fields");
-        var documents = JsonBody.RequireDocuments(root, "documents", Options(c).MaxClientBatchSize, rankFields);
-        var topN = JsonBody.OptionalInt(root, "top_n", min: 1);
-        var returnDocuments = JsonBody.OptionalBool(root, "return_documents", false);
-        var maxTokensPerDoc = JsonBody.OptionalInt(root, "max_tokens_per_doc", min: 1);
-        // Cohere v1: long documents are split into at most this many chunks and the best one counts (our chunk mode).
-        var maxChunks = JsonBody.OptionalInt(root, "max_chunks_per_doc", min: 1);
-        if (maxChunks > MaxChunksPerDoc)
-        {
-            throw ApiException.Invalid("max_chunks_per_doc", $"'max_chunks_per_doc' must be at most {MaxChunksPerDoc} (got {maxChunks})");
-        }
-
-        // Cohere and Jina never refuse long documents: pairs are always cut to the model's max length.
-        var scored = await RerankAsync(model, query, documents, new RerankOptions { TopK = topN, MaxTokensPerDocument = maxTokensPerDoc, MaxChunks = maxChunks }, "documents", c.RequestAborted).ConfigureAwait(false);
-        // return_documents: the document as the client sent it (Cohere's behaviour); a string document as {"text": ...}.
-        var results = scored.Results.Select(r => new CohereResult(r.Index, r.Score, returnDocuments ? OriginalDocument(root, r.Index) : null)).ToList();
+        var request = CohereRerankRequest.Parse(root, Options(c).MaxClientBatchSize);
+        var scored = await RerankAsync(model, request.Query, request.Texts, request.ToRerankOptions(), "documents", c.RequestAborted).ConfigureAwait(false);
+        var results = scored.Results.Select(r => new CohereResult(r.Index, r.Score, request.ReturnDocuments ? request.Original(r.Index) : null)).ToList();
         return TypedResults.Ok(new CohereRerankResponse(
             Guid.NewGuid().ToString(),
             model.Name,
             results,
             new CohereMeta(new ApiVersion(apiVersion), new BilledUnits(1), new TokenCounts(scored.Tokens, 0)),
             new Usage(scored.Tokens)));
-    }
-
-    private static JsonElement OriginalDocument(JsonElement root, int index)
-    {
-        var e = root.GetProperty("documents")[index];
-        return e.ValueKind == JsonValueKind.Object ? e.Clone() : JsonSerializer.SerializeToElement(new { text = e.GetString() });
     }
 
     private static async Task<IResult> Search(HttpContext c)
@@ -184,25 +174,18 @@ internal static class Endpoints
             "this server has no index; start it with --index DIR to enable /search");
         using var lease = c.RequestServices.GetRequiredService<ConcurrencyLimiter>().Enter();
         using var doc = await ReadBody(c).ConfigureAwait(false);
-        var root = JsonBody.RequireObject(doc);
-        var query = JsonBody.RequireString(root, "query");
-        var modeName = JsonBody.OptionalString(root, "mode")?.ToLowerInvariant();
-        var mode = modeName switch
+        var request = SearchRequest.Parse(JsonBody.RequireObject(doc), Options(c).MaxClientBatchSize);
+        var mode = request.Mode switch
         {
             null => search.DefaultMode,
             "bm25" => RetrievalMode.Bm25,
             "fts" => RetrievalMode.Fts,
             "dense" => RetrievalMode.Dense,
             "hybrid" => RetrievalMode.Hybrid,
-            _ => throw ApiException.Invalid("mode", $"'mode' must be {search.Corpus.LexicalName}, dense or hybrid (got '{modeName}')"),
+            _ => throw ApiException.Invalid("mode", $"'mode' must be {search.Corpus.LexicalName}, dense or hybrid (got '{request.Mode}')"),
         };
-        var topN = JsonBody.OptionalInt(root, "top_n", min: 1) ?? 100;
-        var topK = JsonBody.OptionalInt(root, "top_k", min: 1) ?? 10;
-        if (topN > Options(c).MaxClientBatchSize)
-        {
-            throw ApiException.TooLarge("too_many_documents", $"'top_n' ({topN}) is more than the server's limit of {Options(c).MaxClientBatchSize} (--max-client-batch-size)", "top_n");
-        }
-        var threshold = JsonBody.OptionalFloat(root, "threshold");
+        var query = request.Query;
+        var options = new SearchOptions { TopN = request.TopN, TopK = request.TopK, Threshold = request.Threshold };
         try
         {
             _ = search.Retriever(mode); // the corpus can search this way (vectors, lexical kind); loads the bi-encoder once
@@ -214,7 +197,8 @@ internal static class Endpoints
         SearchResult result;
         try
         {
-            result = await search.SearchAsync(query, mode, new SearchOptions { TopN = topN, TopK = topK, Threshold = threshold }, c.RequestAborted).ConfigureAwait(false);
+            options.Validate(hasReranker: true, JsonName); // errors name the request's fields (top_n), not the library's
+            result = await search.SearchAsync(query, mode, options, c.RequestAborted).ConfigureAwait(false);
         }
         catch (SiftException ex) when (ex.Data[SearchOptions.FieldKey] is string field)
         {

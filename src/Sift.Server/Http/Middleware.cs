@@ -48,6 +48,11 @@ internal sealed class ErrorHandlingMiddleware(RequestDelegate next, ServerMetric
         {
             await ErrorBody.WriteAsync(context, ex.Status, ex.Code, ex.Message, ex.Field, ex.RetryAfterSeconds, ex.Allow).ConfigureAwait(false);
         }
+        catch (Batching.QueueFullException ex)
+        {
+            // Only reachable past --max-concurrent-requests or while shutting down: the queue never grows without bound.
+            await ErrorBody.WriteAsync(context, StatusCodes.Status429TooManyRequests, "overloaded", ex.Message, null, 1).ConfigureAwait(false);
+        }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; nobody reads a response. Count it as nginx does.

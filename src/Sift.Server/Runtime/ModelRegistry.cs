@@ -1,10 +1,8 @@
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Sift.Hosting;
 using Sift.Onnx;
 using Sift.Server.Batching;
-using Sift.Server.Http;
 using Sift.Server.Observability;
 
 namespace Sift.Server.Runtime;
@@ -78,44 +76,15 @@ public sealed class ModelRegistry
         }
     }
 
-    /// <summary>The model a request names (null: the default, the first one), or an error response.</summary>
-    public ServedModel Resolve(string? name)
+    /// <summary>The model named <paramref name="name"/> (null: the default, the first one); null when none has that name.</summary>
+    public ServedModel? Find(string? name)
     {
-        if (_state != ServerState.Stopping)
-        {
-            EnsureReady(); // a request admitted before a drain began still gets its model while draining
-        }
         var models = _models;
-        if (name is null)
+        if (models.Count == 0)
         {
-            return models[0];
+            return null;
         }
-        foreach (var m in models)
-        {
-            if (string.Equals(m.Name, name, StringComparison.Ordinal))
-            {
-                return m;
-            }
-        }
-        throw new ApiException(StatusCodes.Status404NotFound, "model_not_found",
-            $"model '{name}' is not served here; available: {string.Join(", ", models.Select(m => m.Name))}", "model");
-    }
-
-    /// <summary>Throws 503 while models are loading (or failed to load, or the server is stopping).</summary>
-    public void EnsureReady()
-    {
-        switch (_state)
-        {
-            case ServerState.Ready:
-                return;
-            case ServerState.Loading:
-                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "model_loading", "the model is still loading; retry shortly") { RetryAfterSeconds = 2 };
-            case ServerState.Failed:
-                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "unhealthy", "the model failed to load: " + FailureMessage);
-            default:
-                // Draining: requests in flight finish; new ones are told to go elsewhere or come back.
-                throw new ApiException(StatusCodes.Status503ServiceUnavailable, "shutting_down", "the server is shutting down; retry on another instance or after it restarts") { RetryAfterSeconds = 1 };
-        }
+        return name is null ? models[0] : models.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.Ordinal));
     }
 }
 
@@ -220,7 +189,7 @@ internal sealed class ModelLoaderService : IHostedService
                     Store = _options.Store,
                     Mode = _options.Store is null ? RetrievalMode.Bm25 : RetrievalMode.Fts,
                     Threads = _options.Threads,
-                }, served[0].Encoder, Http.Endpoints.JsonName);
+                }, served[0].Encoder);
                 _logger.LogInformation(_options.Store is null ? "Opened index {Index} for /search" : "Opened store {Index} for /search", search.Corpus.Location); // a store's address without its password
             }
             _registry.SetReady(served, search);

@@ -41,7 +41,7 @@ internal sealed class TemplatePostProcessor
 
     public int AddedTokens(bool pair) => pair ? PairAdded : SingleAdded;
 
-    public Encoding Apply(TokenizedText a, int aCount, TokenizedText? b, int bCount)
+    public EncodedText Apply(TokenizedText a, int aCount, TokenizedText? b, int bCount)
     {
         var template = b is null ? _single : _pair;
         int total = (b is null ? SingleAdded : PairAdded) + aCount + (b is null ? 0 : bCount);
@@ -68,6 +68,6 @@ internal sealed class TemplatePostProcessor
                 }
             }
         }
-        return new Encoding(ids, types, tokens);
+        return new EncodedText(ids, types, tokens);
     }
 }

@@ -6,7 +6,7 @@ namespace Sift.Training.Engine;
 /// <summary>Pads tokenized pairs to the longest in the batch: int64 ids, mask and token types [B, S].</summary>
 public static class Collate
 {
-    public static (Tensor Ids, Tensor Mask, Tensor Types) Pad(IReadOnlyList<Encoding> batch, int padId = 0)
+    public static (Tensor Ids, Tensor Mask, Tensor Types) Pad(IReadOnlyList<EncodedText> batch, int padId = 0)
     {
         int b = batch.Count, s = batch.Max(e => e.Length);
         var ids = new long[b * s];

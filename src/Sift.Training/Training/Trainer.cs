@@ -105,7 +105,7 @@ public sealed class Trainer
                 {
                     using var scope = NewDisposeScope();
                     var groups = batch.Skip(mb).Take(_o.MicroGroups).ToList();
-                    var encodings = new List<Encoding>();
+                    var encodings = new List<EncodedText>();
                     foreach (var gi in groups)
                     {
                         var g = data.Groups[gi];
