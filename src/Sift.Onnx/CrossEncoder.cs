@@ -312,7 +312,6 @@ public sealed class CrossEncoder : IReranker, IDisposable
             ? Predict(encodings, cancellationToken, stats)
             : _runner.RunAsync(encodings, cancellationToken).GetAwaiter().GetResult();
 
-
     /// <summary>Applies this encoder's activation (or an override) to one row of logits.</summary>
     public float ApplyActivation(ReadOnlySpan<float> logits, ScoreActivation? activation = null, float? calibrationFactor = null)
     {
@@ -471,7 +470,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
             }
         }
 
-        void RunBatch((int Start, int End) range)
+        void RunRange((int Start, int End) range)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var (start, end) = range;
@@ -481,12 +480,11 @@ public sealed class CrossEncoder : IReranker, IDisposable
                 batch.Add(items[order[j]]);
             }
             var inferenceStart = System.Diagnostics.Stopwatch.GetTimestamp();
-            var (data, shape) = _session.Run(batch, Tokenizer.PadTokenId);
+            var rows = RunBatch(batch);
             stats?.AddBatch(batch, System.Diagnostics.Stopwatch.GetElapsedTime(inferenceStart));
-            var labels = shape.Length == 2 ? (int)shape[1] : 1;
             for (var j = start; j < end; j++)
             {
-                results[order[j]] = data.AsSpan((j - start) * labels, labels).ToArray();
+                results[order[j]] = rows[j - start];
             }
         }
 
@@ -494,7 +492,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
         {
             foreach (var range in bounds)
             {
-                RunBatch(range);
+                RunRange(range);
             }
         }
         else
@@ -505,7 +503,7 @@ public sealed class CrossEncoder : IReranker, IDisposable
             // shortest ones fill the end.
             bounds.Reverse();
             Parallel.ForEach(Partitioner.Create(bounds, EnumerablePartitionerOptions.NoBuffering),
-                new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken }, RunBatch);
+                new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken }, RunRange);
         }
         return results;
     }

@@ -297,7 +297,7 @@ public static class AnnBenchmark
                     {
                         scored[i] = (TensorPrimitives.Dot(live[(int)keysOut[i]].Vector.Span, queries[q]), keysOut[i]);
                     }
-                    Array.Sort(scored, 0, found, Comparer<(float Score, ulong Key)>.Create((a, b) => b.Score.CompareTo(a.Score)));
+                    Array.Sort(scored, 0, found, BestFirst);
                     rescoredMs[q] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
                     var hit = 0;
                     for (var i = 0; i < Math.Min(found, settings.K); i++) if (truth[q].Contains(ids[(int)scored[i].Key])) hit++;
@@ -318,6 +318,8 @@ public static class AnnBenchmark
             if (!persistent) Directory.Delete(workDir, recursive: true);
         }
     }
+
+    private static readonly Comparer<(float Score, ulong Key)> BestFirst = Comparer<(float Score, ulong Key)>.Create((a, b) => b.Score.CompareTo(a.Score));
 
     private static double Percentile(double[] values, double p)
     {
